@@ -1,0 +1,5 @@
+export * from './callout';
+export * from './duration';
+export * from './errors';
+export * from './request-machine';
+export * from './stages';
