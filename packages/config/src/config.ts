@@ -1,0 +1,199 @@
+import { z } from 'zod';
+
+/**
+ * Configuration contract (SPEC §7), parsed once at start into a frozen typed object. This is the
+ * only module that reads process.env. An invalid value stops the app with every bad variable named.
+ */
+
+const DURATION = /^P(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/;
+
+function durationSeconds(value: string): number {
+  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(value);
+  if (!m) return Number.NaN;
+  const [w, d, h, min, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
+  return (w ?? 0) * 604800 + (d ?? 0) * 86400 + (h ?? 0) * 3600 + (min ?? 0) * 60 + (s ?? 0);
+}
+
+const optionalBool = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): boolean | undefined => {
+      if (v === undefined || v === '') return undefined;
+      const t = v.trim().toLowerCase();
+      if (['1', 'true', 'on', 'yes'].includes(t)) return true;
+      if (['0', 'false', 'off', 'no'].includes(t)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected on/off, true/false, yes/no or 1/0, got "${v}"` });
+      return z.NEVER;
+    });
+
+const port = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) {
+        ctx.addIssue({ code: 'custom', message: `expected a port number 0-65535, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const positiveInt = (fallback: number, max = 1_000_000) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number 1-${max}, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const url = (fallback: string, protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? fallback : v;
+      try {
+        const parsed = new URL(value);
+        if (!protocols.includes(parsed.protocol)) throw new Error('protocol');
+        return value.replace(/\/+$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected a ${protocols.join(' or ')} URL, got "${value}"` });
+        return z.NEVER;
+      }
+    });
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? fallback : v.trim().toUpperCase();
+      const seconds = durationSeconds(value);
+      if (!DURATION.test(value) || !Number.isFinite(seconds) || seconds <= 0) {
+        ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 duration such as PT5M, got "${v}"` });
+        return z.NEVER;
+      }
+      return { iso: value, seconds };
+    });
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
+  DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/entitlements', ['postgres:', 'postgresql:']),
+  REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+  QUEUE_PREFIX: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? 'elm' : v;
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+        ctx.addIssue({ code: 'custom', message: `expected 1-64 letters, digits, "_", "." or "-", got "${v}"` });
+        return z.NEVER;
+      }
+      return value;
+    }),
+  GATEWAY_PORT: port(3000),
+  HEALTH_PORT: port(0),
+  PUBLIC_BASE_URL: url('http://127.0.0.1:3000', ['http:', 'https:']),
+  BOOTSTRAP_CLIENT_ID: z.string().optional(),
+  BOOTSTRAP_CLIENT_SECRET: z.string().optional(),
+  CALLBACK_TIMEOUT_MIN: duration('PT5M'),
+  AUTH_PASSWORD_GRANT: optionalBool(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
+  WORKER_CONCURRENCY: positiveInt(16, 1000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000),
+  RECONCILE_AFTER_MS: positiveInt(15_000, 3_600_000),
+  TICK_INTERVAL_MS: positiveInt(500, 60_000),
+});
+
+export type NodeEnv = 'development' | 'production' | 'test';
+
+export interface AppConfig {
+  readonly nodeEnv: NodeEnv;
+  readonly isProduction: boolean;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  /** QUEUE_PREFIX as given. */
+  readonly queuePrefix: string;
+  /** BullMQ prefix: QUEUE_PREFIX in a Redis Cluster hash tag, so every key of every queue shares one slot. */
+  readonly bullPrefix: string;
+  /** Channel prefix of the domain-event bus. */
+  readonly eventChannelPrefix: string;
+  readonly gatewayPort: number;
+  readonly healthPort: number;
+  readonly publicBaseUrl: string;
+  readonly bootstrapClientId: string | undefined;
+  readonly bootstrapClientSecret: string | undefined;
+  readonly callbackTimeoutMin: { readonly iso: string; readonly seconds: number };
+  readonly passwordGrant: boolean;
+  readonly logLevel: string;
+  readonly workerConcurrency: number;
+  readonly shutdownTimeoutMs: number;
+  /** A request or callout left without progress this long is handed to its worker again. */
+  readonly reconcileAfterMs: number;
+  /** How often the reaper and the scheduler look for due deadlines. */
+  readonly tickIntervalMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment (default: process.env). Throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const isProduction = e.NODE_ENV === 'production';
+  const passwordGrant = e.AUTH_PASSWORD_GRANT ?? !isProduction;
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    isProduction,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    bullPrefix: `{${e.QUEUE_PREFIX}}`,
+    eventChannelPrefix: `${e.QUEUE_PREFIX}:events`,
+    gatewayPort: e.GATEWAY_PORT,
+    healthPort: e.HEALTH_PORT,
+    publicBaseUrl: e.PUBLIC_BASE_URL,
+    bootstrapClientId: e.BOOTSTRAP_CLIENT_ID || undefined,
+    bootstrapClientSecret: e.BOOTSTRAP_CLIENT_SECRET || undefined,
+    callbackTimeoutMin: Object.freeze(e.CALLBACK_TIMEOUT_MIN),
+    passwordGrant,
+    logLevel: e.LOG_LEVEL,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    reconcileAfterMs: e.RECONCILE_AFTER_MS,
+    tickIntervalMs: e.TICK_INTERVAL_MS,
+  });
+}
+
+/** loadConfig for an app's main: prints every problem and exits 1 instead of throwing. */
+export function loadConfigOrExit(appName: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `${JSON.stringify({ level: 'fatal', app: appName, msg: err.message, problems: err.problems })}\n${appName}: ${err.message}\n`,
+      );
+      process.exit(1);
+    }
+    throw err;
+  }
+}

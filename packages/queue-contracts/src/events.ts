@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/**
+ * Domain events (ARCHITECTURE principle 5): notifications for whoever wants to react live. They
+ * are published after the commit that made them true; losing one never loses work, because the
+ * work itself is on BullMQ and the truth is in PostgreSQL.
+ */
+export const DOMAIN_EVENTS = {
+  'request.changed': z.object({
+    requestId: z.string(),
+    state: z.string(),
+    status: z.string(),
+    step: z.string(),
+    version: z.number().int(),
+    at: z.string(),
+    traceparent: z.string().optional(),
+  }),
+  'callout.changed': z.object({
+    calloutId: z.string(),
+    requestId: z.string().nullable(),
+    customExtensionId: z.string(),
+    stage: z.string(),
+    status: z.string(),
+    sendState: z.string(),
+    attempt: z.number().int(),
+    httpStatus: z.number().int().nullable(),
+    at: z.string(),
+  }),
+} as const;
+
+export type DomainEventName = keyof typeof DOMAIN_EVENTS;
+export type DomainEvent<N extends DomainEventName> = z.output<(typeof DOMAIN_EVENTS)[N]>;
+
+/** The bus pattern of an event, under the environment's prefix so environments sharing a Redis stay apart. */
+export function eventPattern(channelPrefix: string, name: DomainEventName): string {
+  return `${channelPrefix}.${name}`;
+}
