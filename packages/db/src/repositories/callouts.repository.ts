@@ -1,0 +1,112 @@
+import type { DataSource } from 'typeorm';
+import { one, rows } from './query';
+import type { Tx } from './requests.repository';
+import type { AttemptRow, CalloutRow } from './rows';
+import { CALLOUT_COLUMNS, msInterval } from './sql';
+
+export interface AttemptRecord {
+  attempt: number;
+  startedAt: Date;
+  httpStatus: number | null;
+  latencyMs: number;
+  error: string | null;
+  clientRequestId: string;
+}
+
+/**
+ * Callout instances and their attempts. An attempt is recorded only if the instance is still
+ * sending and its attempt count is the one before (`attempt - 1`), so the same attempt delivered
+ * by two jobs is recorded once.
+ */
+export class CalloutsRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  async findById(id: string, tx: Tx = this.ds): Promise<CalloutRow | undefined> {
+    return one<CalloutRow>(tx, `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1`, [id]);
+  }
+
+  async lock(tx: Tx, id: string): Promise<CalloutRow | undefined> {
+    return one<CalloutRow>(tx, `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1 FOR UPDATE`, [id]);
+  }
+
+  private async insertAttempt(tx: Tx, id: string, a: AttemptRecord): Promise<void> {
+    await tx.query(
+      `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
+      [id, a.attempt, a.startedAt, a.httpStatus, a.latencyMs, a.error, a.clientRequestId],
+    );
+  }
+
+  /** A 2xx: the callout is sent. For a wait, the callback deadline starts now. */
+  async recordDelivered(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
+    const row = await one<CalloutRow>(
+      tx,
+      `UPDATE callout_instances c SET send_state = 'sent', attempt_count = $2, last_http_status = $3, last_error = NULL,
+              next_attempt_at = NULL, modified_at = now(),
+              deadline_at = CASE WHEN c.waits THEN now() + make_interval(secs => c.callback_timeout_seconds) ELSE NULL END
+        WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [id, a.attempt, a.httpStatus],
+    );
+    if (row) await this.insertAttempt(tx, id, a);
+    return row;
+  }
+
+  /** A failed attempt that will be retried at `nextAttemptAt`. */
+  async recordRetry(tx: Tx, id: string, a: AttemptRecord, retryInMs: number): Promise<CalloutRow | undefined> {
+    const row = await one<CalloutRow>(
+      tx,
+      `UPDATE callout_instances c SET attempt_count = $2, last_http_status = $3, last_error = $4, modified_at = now(),
+              next_attempt_at = now() + $5::interval
+        WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [id, a.attempt, a.httpStatus, a.error, msInterval(retryInMs)],
+    );
+    if (row) await this.insertAttempt(tx, id, a);
+    return row;
+  }
+
+  /** The last attempt failed: the instance is calloutFailed (unless a resume already answered it). */
+  async recordFailed(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
+    const row = await one<CalloutRow>(
+      tx,
+      `UPDATE callout_instances c SET send_state = 'failed', attempt_count = $2, last_http_status = $3, last_error = $4,
+              next_attempt_at = NULL, modified_at = now(),
+              status = CASE WHEN c.status IN ('calloutSent', 'waitingForCallback') THEN 'calloutFailed' ELSE c.status END
+        WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [id, a.attempt, a.httpStatus, a.error],
+    );
+    if (row) await this.insertAttempt(tx, id, a);
+    return row;
+  }
+
+  async listAttempts(id: string): Promise<AttemptRow[]> {
+    return rows<AttemptRow>(
+      this.ds,
+      `SELECT attempt, started_at AS "startedAt", http_status AS "httpStatus", latency_ms AS "latencyMs", error,
+              client_request_id AS "clientRequestId"
+         FROM callout_attempts WHERE callout_instance_id = $1 ORDER BY attempt`,
+      [id],
+    );
+  }
+
+  /**
+   * The reconciler's claim: instances still sending whose next attempt is overdue by more than its
+   * own timeout plus `graceMs` (so an attempt in flight is not sent again). Re-arms them.
+   */
+  async claimOverdue(limit: number, graceMs: number): Promise<Array<{ id: string; attemptCount: number }>> {
+    return rows<{ id: string; attemptCount: number }>(
+      this.ds,
+      `WITH due AS (
+         SELECT id FROM callout_instances
+          WHERE send_state = 'sending' AND next_attempt_at <= now() - $2::interval
+            AND next_attempt_at + make_interval(secs => timeout_ms / 1000.0) <= now() - $2::interval
+          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE callout_instances c SET next_attempt_at = now() FROM due WHERE c.id = due.id
+       RETURNING c.id, c.attempt_count AS "attemptCount"`,
+      [limit, msInterval(graceMs)],
+    );
+  }
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { rows } from './query';
+import type { EventInput, EventRow } from './rows';
+
+const EVENT_FIELDS = [
+  'requestId',
+  'eventType',
+  'stage',
+  'customExtensionId',
+  'calloutInstanceId',
+  'actorId',
+  'actorDisplayName',
+  'source',
+  'detail',
+  'httpStatus',
+  'attempt',
+  'requestorMessage',
+] as const;
+
+const EVENT_COLUMNS = [
+  'request_id',
+  'event_type',
+  'stage',
+  'custom_extension_id',
+  'callout_instance_id',
+  'actor_id',
+  'actor_display_name',
+  'source',
+  'detail',
+  'http_status',
+  'attempt',
+  'requestor_message',
+];
+
+/** Appends history events in one statement (inside the caller's transaction). */
+export async function insertEvents(em: Pick<EntityManager, 'query'>, events: readonly EventInput[]): Promise<void> {
+  if (events.length === 0) return;
+  const params: unknown[] = [];
+  const tuples = events.map((e) => {
+    const values = [randomUUID(), ...EVENT_FIELDS.map((f) => e[f] ?? null)];
+    const start = params.length;
+    params.push(...values);
+    return `(${values.map((_, i) => `$${start + i + 1}`).join(', ')})`;
+  });
+  await em.query(`INSERT INTO request_events (id, ${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+}
+
+export async function listEvents(em: Pick<EntityManager, 'query'>, requestId: string): Promise<EventRow[]> {
+  return rows<EventRow>(
+    em,
+    `SELECT id, request_id AS "requestId", event_date_time AS "eventDateTime", event_type AS "eventType", stage,
+            custom_extension_id AS "customExtensionId", callout_instance_id AS "calloutInstanceId", actor_id AS "actorId",
+            actor_display_name AS "actorDisplayName", source, detail, http_status AS "httpStatus", attempt,
+            requestor_message AS "requestorMessage"
+       FROM request_events WHERE request_id = $1 ORDER BY seq`,
+    [requestId],
+  );
+}

@@ -1,0 +1,6 @@
+export * from './callouts.repository';
+export * from './events.repository';
+export * from './query';
+export * from './requests.repository';
+export * from './rows';
+export * from './sql';

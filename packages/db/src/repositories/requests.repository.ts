@@ -1,0 +1,363 @@
+import type { RequestSnapshot, RequestType } from '@entitle/domain';
+import type { DataSource, EntityManager } from 'typeorm';
+import { insertEvents } from './events.repository';
+import { one, rows } from './query';
+import type { CalloutRow, RequestContext, RequestRow } from './rows';
+import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
+
+export type Tx = Pick<EntityManager, 'query'>;
+
+export interface NewRequest {
+  id: string;
+  requestType: RequestType;
+  snapshot: RequestSnapshot;
+  catalogId: string;
+  accessPackageId: string;
+  policyId: string;
+  assignmentId: string;
+  targetId: string;
+  requestorId: string | null;
+  justification: string | null;
+  answers: unknown[];
+  schedule: Record<string, unknown> | null;
+  traceparent: string | null;
+  actor: { id: string | null; displayName: string | null };
+}
+
+export interface NewCallout {
+  id: string;
+  requestId: string | null;
+  assignmentId: string | null;
+  customExtensionId: string;
+  stage: string;
+  status: string;
+  waits: boolean;
+  callbackTimeoutSeconds: number | null;
+  maxAttempts: number;
+  targetUrl: string;
+  endpoint: Record<string, unknown>;
+  authentication: Record<string, unknown>;
+  timeoutMs: number;
+  payload: Record<string, unknown>;
+  traceparent: string | null;
+}
+
+/**
+ * Requests: creation, the locked read the request worker plans from, guarded state updates, and
+ * the reconciler's claim. Every state change compares the version it read, so a job processed
+ * twice, or two replicas racing, change state once.
+ */
+export class RequestsRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /** Inserts a submitted request and its `submitted` history event in one statement (one commit). */
+  async insertSubmitted(r: NewRequest, wakeAfterMs: number): Promise<RequestRow> {
+    const row = await one<RequestRow>(
+      this.ds,
+      `WITH r AS (
+         INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id,
+           access_package_id, policy_id, assignment_id, target_id, requestor_id, justification, answers, schedule,
+           traceparent, wake_at)
+         VALUES ($1, $2, $3, $4, $5, false, 0, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15,
+           now() + $16::interval)
+         RETURNING *
+       ), e AS (
+         INSERT INTO request_events (id, request_id, event_type, actor_id, actor_display_name, detail)
+         SELECT gen_random_uuid(), r.id, 'submitted', $17, $18, r.justification FROM r
+       )
+       SELECT ${REQUEST_COLUMNS} FROM r`,
+      [
+        r.id,
+        r.requestType,
+        r.snapshot.state,
+        r.snapshot.status,
+        r.snapshot.step,
+        r.catalogId,
+        r.accessPackageId,
+        r.policyId,
+        r.assignmentId,
+        r.targetId,
+        r.requestorId,
+        r.justification,
+        JSON.stringify(r.answers),
+        r.schedule === null ? null : JSON.stringify(r.schedule),
+        r.traceparent,
+        msInterval(wakeAfterMs),
+        r.actor.id,
+        r.actor.displayName,
+      ],
+    );
+    if (!row) throw new Error(`insert of request ${r.id} returned nothing`);
+    return row;
+  }
+
+  /** What an add request refers to, or undefined fields for what does not exist. */
+  async resolveAdd(
+    accessPackageId: string,
+    policyId: string,
+    targetId: string,
+  ): Promise<{
+    accessPackage?: { id: string; catalogId: string };
+    policy?: {
+      id: string;
+      accessPackageId: string;
+      requestorSettings: Record<string, unknown>;
+      allowedTargetScope: string;
+      specificAllowedTargets: Array<{ userId?: string }>;
+    };
+    target?: { id: string; kind: string };
+    activeAssignmentId?: string;
+  }> {
+    const row = await one<Record<string, unknown>>(
+      this.ds,
+      `SELECT
+         (SELECT json_build_object('id', id, 'catalogId', catalog_id) FROM access_packages WHERE id = $1) AS "accessPackage",
+         (SELECT json_build_object('id', id, 'accessPackageId', access_package_id, 'requestorSettings', requestor_settings,
+                 'allowedTargetScope', allowed_target_scope, 'specificAllowedTargets', specific_allowed_targets)
+            FROM assignment_policies WHERE id = $2) AS "policy",
+         (SELECT json_build_object('id', id, 'kind', kind) FROM principals WHERE id = $3) AS "target",
+         (SELECT id FROM assignments WHERE access_package_id = $1 AND target_id = $3 AND state <> 'expired' LIMIT 1) AS "activeAssignmentId"`,
+      [accessPackageId, policyId, targetId],
+    );
+    return {
+      accessPackage: (row?.accessPackage as never) ?? undefined,
+      policy: (row?.policy as never) ?? undefined,
+      target: (row?.target as never) ?? undefined,
+      activeAssignmentId: (row?.activeAssignmentId as string | null) ?? undefined,
+    };
+  }
+
+  /** An open (not terminal) request of the same kind for this target and package, if any. */
+  async findOpenRequest(accessPackageId: string, targetId: string, add: boolean): Promise<string | undefined> {
+    const row = await one<{ id: string }>(
+      this.ds,
+      `SELECT id FROM assignment_requests
+        WHERE access_package_id = $1 AND target_id = $2 AND state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled')
+          AND request_type = ANY($3) LIMIT 1`,
+      [accessPackageId, targetId, add ? ['userAdd', 'adminAdd'] : ['userRemove', 'adminRemove', 'systemRemove']],
+    );
+    return row?.id;
+  }
+
+  async findAssignment(
+    id: string,
+  ): Promise<
+    | { id: string; catalogId: string; accessPackageId: string; policyId: string; targetId: string; state: string }
+    | undefined
+  > {
+    return one(
+      this.ds,
+      `SELECT id, catalog_id AS "catalogId", access_package_id AS "accessPackageId", policy_id AS "policyId",
+              target_id AS "targetId", state FROM assignments WHERE id = $1`,
+      [id],
+    );
+  }
+
+  async findById(id: string): Promise<RequestRow | undefined> {
+    return one<RequestRow>(this.ds, `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1`, [id]);
+  }
+
+  /** The request row, locked for the rest of the transaction, with all it refers to. */
+  async lockContext(tx: Tx, id: string): Promise<RequestContext | undefined> {
+    const row = await one<Record<string, unknown> & RequestRow>(
+      tx,
+      `SELECT ${REQUEST_COLUMNS},
+         json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
+         json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
+         json_build_object('id', p.id, 'displayName', p.display_name, 'requestApprovalSettings', p.request_approval_settings,
+                           'expiration', p.expiration) AS "policyJson",
+         json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS "targetJson",
+         CASE WHEN q.id IS NULL THEN NULL ELSE
+           json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS "requestorJson",
+         CASE WHEN a.id IS NULL THEN NULL ELSE
+           json_build_object('id', a.id, 'state', a.state, 'status', a.status, 'startAt', a.start_at, 'endAt', a.end_at) END AS "assignmentJson",
+         COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'extensionId', x.id, 'extensionType', x.extension_type,
+                     'displayName', x.display_name, 'endpoint', x.endpoint, 'authentication', x.authentication,
+                     'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
+                     'callbackTimeoutSeconds', x.callback_timeout_seconds))
+                   FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
+                  WHERE s.policy_id = r.policy_id), '[]'::json) AS "bindingsJson"
+       FROM assignment_requests r
+       JOIN catalogs c ON c.id = r.catalog_id
+       JOIN access_packages ap ON ap.id = r.access_package_id
+       JOIN assignment_policies p ON p.id = r.policy_id
+       JOIN principals t ON t.id = r.target_id
+       LEFT JOIN principals q ON q.id = r.requestor_id
+       LEFT JOIN assignments a ON a.id = r.assignment_id
+      WHERE r.id = $1
+      FOR UPDATE OF r`,
+      [id],
+    );
+    if (!row) return undefined;
+    const {
+      catalogJson,
+      packageJson,
+      policyJson,
+      targetJson,
+      requestorJson,
+      assignmentJson,
+      bindingsJson,
+      ...request
+    } = row;
+    const assignment = assignmentJson as RequestContext['assignment'] | null;
+    return {
+      request: request as unknown as RequestRow,
+      catalog: catalogJson as RequestContext['catalog'],
+      accessPackage: packageJson as RequestContext['accessPackage'],
+      policy: policyJson as RequestContext['policy'],
+      target: targetJson as RequestContext['target'],
+      requestor: (requestorJson as RequestContext['requestor']) ?? null,
+      assignment: assignment
+        ? {
+            ...assignment,
+            startAt: assignment.startAt ? new Date(assignment.startAt) : null,
+            endAt: assignment.endAt ? new Date(assignment.endAt) : null,
+          }
+        : null,
+      bindings: bindingsJson as RequestContext['bindings'],
+    };
+  }
+
+  /** Locks just the request row (no joins) for events that do not plan: outcomes, resumes, cancels. */
+  async lock(tx: Tx, id: string): Promise<RequestRow | undefined> {
+    return one<RequestRow>(tx, `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1 FOR UPDATE`, [id]);
+  }
+
+  /**
+   * Guarded state change: applies only if the row still has `expectedVersion`. Returns the new
+   * version, or undefined when another writer got there first. `wakeAfterMs` arms the reconciler
+   * for work left to the request worker; null means the request is parked or finished.
+   */
+  async update(
+    tx: Tx,
+    id: string,
+    expectedVersion: number,
+    next: RequestSnapshot,
+    opts: { wakeAfterMs: number | null; callbackDeadlineAt?: Date | null; approvalDeadlineAt?: Date | null },
+  ): Promise<number | undefined> {
+    const finished = next.step === 'finished';
+    const res = await one<{ version: number }>(
+      tx,
+      `UPDATE assignment_requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1,
+              wake_at = CASE WHEN $7::interval IS NULL THEN NULL ELSE now() + $7::interval END,
+              callback_deadline_at = $8, approval_deadline_at = $9, modified_at = now(),
+              completed_at = CASE WHEN $10 THEN COALESCE(completed_at, now()) ELSE completed_at END
+        WHERE id = $1 AND version = $2
+        RETURNING version`,
+      [
+        id,
+        expectedVersion,
+        next.state,
+        next.status,
+        next.step,
+        next.stepStarted,
+        opts.wakeAfterMs === null ? null : msInterval(opts.wakeAfterMs),
+        opts.callbackDeadlineAt ?? null,
+        opts.approvalDeadlineAt ?? null,
+        finished,
+      ],
+    );
+    return res?.version;
+  }
+
+  /**
+   * Starts the callback clock of a request that waits (the callout reached the endpoint). Leaves
+   * the version alone: this records a deadline, not a state change.
+   */
+  async setCallbackDeadline(tx: Tx, id: string, deadlineAt: Date): Promise<boolean> {
+    const res = await rows<{ id: string }>(
+      tx,
+      `UPDATE assignment_requests SET callback_deadline_at = $2, modified_at = now()
+        WHERE id = $1 AND status = 'WaitingForCallback' AND step_started RETURNING id`,
+      [id, deadlineAt],
+    );
+    return res.length > 0;
+  }
+
+  async insertCallout(tx: Tx, c: NewCallout): Promise<void> {
+    await tx.query(
+      `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
+         callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
+         timeout_ms, payload, traceparent)
+       VALUES ($1, $2, $3, $4, $5, $6, 'sending', $7, $8, 0, $9, now(), $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15)`,
+      [
+        c.id,
+        c.requestId,
+        c.assignmentId,
+        c.customExtensionId,
+        c.stage,
+        c.status,
+        c.waits,
+        c.callbackTimeoutSeconds,
+        c.maxAttempts,
+        c.targetUrl,
+        JSON.stringify(c.endpoint),
+        JSON.stringify(c.authentication),
+        c.timeoutMs,
+        JSON.stringify(c.payload),
+        c.traceparent,
+      ],
+    );
+  }
+
+  /** Creates the delivered assignment of an add request (its id was chosen at submission). */
+  async deliverAssignment(
+    tx: Tx,
+    a: { id: string; request: RequestRow; startAt: Date | null; endAt: Date | null },
+  ): Promise<void> {
+    await tx.query(
+      `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id)
+       VALUES ($1, $2, $3, $4, $5, 'delivered', 'Delivered', $6, $7, $8)
+       ON CONFLICT (id) DO NOTHING`,
+      [
+        a.id,
+        a.request.catalogId,
+        a.request.accessPackageId,
+        a.request.policyId,
+        a.request.targetId,
+        a.startAt,
+        a.endAt,
+        a.request.id,
+      ],
+    );
+  }
+
+  /** Ends an assignment (removal or expiry). Running it twice is harmless. */
+  async expireAssignment(tx: Tx, assignmentId: string): Promise<void> {
+    await tx.query(
+      `UPDATE assignments SET state = 'expired', status = 'Expired', modified_at = now() WHERE id = $1 AND state <> 'expired'`,
+      [assignmentId],
+    );
+  }
+
+  insertEvents = insertEvents;
+
+  /**
+   * The reconciler's claim: requests whose wake_at passed (work was left for the worker but may
+   * never have been enqueued). Re-arms wake_at so the next tick does not take them again; replicas
+   * skip each other's rows.
+   */
+  async claimDueWakeups(limit: number, rearmMs: number): Promise<Array<{ id: string; version: number }>> {
+    return rows<{ id: string; version: number }>(
+      this.ds,
+      `WITH due AS (
+         SELECT id FROM assignment_requests WHERE wake_at <= now() ORDER BY wake_at LIMIT $1 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE assignment_requests r SET wake_at = now() + $2::interval FROM due WHERE r.id = due.id
+       RETURNING r.id, r.version`,
+      [limit, msInterval(rearmMs)],
+    );
+  }
+
+  async listCallouts(requestId: string): Promise<CalloutRow[]> {
+    return rows<CalloutRow>(
+      this.ds,
+      `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.request_id = $1 ORDER BY c.created_at, c.id`,
+      [requestId],
+    );
+  }
+
+  transaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.ds.transaction(fn);
+  }
+}

@@ -1,0 +1,123 @@
+import type { RequestStep, RequestState, RequestType, Stage } from '@entitle/domain';
+
+/** Plain row shapes returned by the repositories (camelCase, dates as Date). */
+
+export interface RequestRow {
+  id: string;
+  requestType: RequestType;
+  state: RequestState;
+  status: string;
+  step: RequestStep;
+  stepStarted: boolean;
+  version: number;
+  catalogId: string;
+  accessPackageId: string;
+  policyId: string;
+  assignmentId: string;
+  targetId: string;
+  requestorId: string | null;
+  justification: string | null;
+  answers: unknown[];
+  schedule: Record<string, unknown> | null;
+  traceparent: string | null;
+  callbackDeadlineAt: Date | null;
+  approvalDeadlineAt: Date | null;
+  createdAt: Date;
+  modifiedAt: Date;
+  completedAt: Date | null;
+}
+
+export interface PrincipalSummary {
+  id: string;
+  displayName: string;
+  userPrincipalName: string | null;
+  mail: string | null;
+}
+
+export interface BoundExtension {
+  stage: Stage;
+  extensionId: string;
+  extensionType: 'assignmentRequest' | 'preExpiration' | 'customAccessPackage';
+  displayName: string;
+  endpoint: Record<string, unknown>;
+  authentication: Record<string, unknown>;
+  timeoutMs: number;
+  maximumRetries: number;
+  callbackTimeoutSeconds: number | null;
+}
+
+/** Everything the request worker needs to plan a request and build its callout payloads. */
+export interface RequestContext {
+  request: RequestRow;
+  catalog: { id: string; displayName: string; description: string };
+  accessPackage: { id: string; displayName: string; description: string };
+  policy: {
+    id: string;
+    displayName: string;
+    requestApprovalSettings: Record<string, unknown>;
+    expiration: Record<string, unknown>;
+  };
+  target: PrincipalSummary;
+  requestor: PrincipalSummary | null;
+  assignment: { id: string; state: string; status: string; startAt: Date | null; endAt: Date | null } | null;
+  bindings: BoundExtension[];
+}
+
+export interface CalloutRow {
+  id: string;
+  requestId: string | null;
+  assignmentId: string | null;
+  customExtensionId: string;
+  stage: Stage;
+  status: string;
+  sendState: 'sending' | 'sent' | 'failed';
+  waits: boolean;
+  callbackTimeoutSeconds: number | null;
+  deadlineAt: Date | null;
+  detail: string | null;
+  externalCorrelationId: string | null;
+  resumeFingerprint: string | null;
+  resumeSource: string | null;
+  attemptCount: number;
+  maxAttempts: number;
+  nextAttemptAt: Date | null;
+  lastHttpStatus: number | null;
+  lastError: string | null;
+  targetUrl: string;
+  endpoint: Record<string, unknown>;
+  authentication: Record<string, unknown>;
+  timeoutMs: number;
+  payload: Record<string, unknown>;
+  traceparent: string | null;
+  createdAt: Date;
+  modifiedAt: Date;
+}
+
+export interface EventInput {
+  requestId: string;
+  eventType: string;
+  stage?: string | null;
+  customExtensionId?: string | null;
+  calloutInstanceId?: string | null;
+  actorId?: string | null;
+  actorDisplayName?: string | null;
+  source?: string | null;
+  detail?: string | null;
+  httpStatus?: number | null;
+  attempt?: number | null;
+  requestorMessage?: string | null;
+}
+
+export interface EventRow extends Required<EventInput> {
+  id: string;
+  eventDateTime: Date;
+}
+
+export interface AttemptRow {
+  attempt: number;
+  startedAt: Date;
+  httpStatus: number | null;
+  latencyMs: number;
+  error: string | null;
+  clientRequestId: string;
+}
