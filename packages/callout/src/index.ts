@@ -1,0 +1,3 @@
+export * from './payload';
+export * from './schema-check';
+export * from './sender';

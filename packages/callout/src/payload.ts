@@ -1,0 +1,83 @@
+import type { Stage } from '@entitle/domain';
+
+/**
+ * Callout bodies in the flat PascalCase shape that Microsoft's sample Logic Apps declare as their
+ * trigger schema (SPEC §3), so those Logic Apps work unchanged. Every declared property is a string,
+ * object or array as the schema says: never null (unknown strings are "").
+ */
+
+export interface PayloadPrincipal {
+  id: string;
+  displayName: string;
+  userPrincipalName?: string | null;
+  mail?: string | null;
+}
+
+export interface RequestPayloadInput {
+  requestId: string;
+  calloutId: string;
+  stage: Stage;
+  requestType: string;
+  state: string;
+  status: string;
+  answers: unknown[];
+  catalog: { id: string; displayName: string; description: string };
+  accessPackage: { id: string; displayName: string; description: string };
+  policy: { id: string; displayName: string };
+  assignment: { id: string; state: string; status: string };
+  target: PayloadPrincipal;
+  requestor: PayloadPrincipal | null;
+  /** Launch and wait: the callback path and the timeout, as ISO-8601 duration. */
+  callback?: { uriPath: string; durationBeforeTimeout: string };
+}
+
+const s = (v: string | null | undefined): string => v ?? '';
+
+export function callbackUriPath(requestId: string): string {
+  return `/identityGovernance/entitlementManagement/assignmentRequests/${requestId}/resume`;
+}
+
+export function buildRequestPayload(i: RequestPayloadInput): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    AccessPackageAssignmentRequestId: i.requestId,
+    CustomExtensionStageInstanceId: i.calloutId,
+    Stage: i.stage,
+  };
+  if (i.callback) {
+    body.CallbackUriPath = i.callback.uriPath;
+    body.CallbackConfiguration = { DurationBeforeTimeout: i.callback.durationBeforeTimeout };
+  }
+  Object.assign(body, {
+    RequestType: i.requestType,
+    State: i.state,
+    Status: i.status,
+    Answers: Array.isArray(i.answers) ? i.answers : [],
+    AccessPackage: {
+      Id: i.accessPackage.id,
+      DisplayName: s(i.accessPackage.displayName),
+      Description: s(i.accessPackage.description),
+    },
+    AccessPackageCatalog: {
+      Id: i.catalog.id,
+      DisplayName: s(i.catalog.displayName),
+      Description: s(i.catalog.description),
+    },
+    Assignment: {
+      Id: i.assignment.id,
+      State: s(i.assignment.state),
+      Status: s(i.assignment.status),
+      Target: {
+        Id: i.target.id,
+        ObjectId: i.target.id,
+        DisplayName: s(i.target.displayName),
+        PrincipalName: s(i.target.userPrincipalName),
+        Email: s(i.target.mail),
+      },
+      AssignmentPolicy: { Id: i.policy.id, DisplayName: s(i.policy.displayName) },
+    },
+    Requestor: i.requestor
+      ? { Id: i.requestor.id, ObjectId: i.requestor.id, DisplayName: s(i.requestor.displayName) }
+      : { Id: 'system', ObjectId: '', DisplayName: 'Entitle' },
+  });
+  return body;
+}

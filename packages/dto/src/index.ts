@@ -1,0 +1,3 @@
+export * from './graph';
+export * from './requests.dto';
+export * from './validation';

@@ -1,0 +1,5 @@
+export * from './database';
+export * from './env';
+export * from './eventually';
+export * from './processes';
+export * from './receiver';
