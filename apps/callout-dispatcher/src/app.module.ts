@@ -1,0 +1,36 @@
+import type { AppConfig } from '@entitle/config';
+import {
+  AppConfigModule,
+  DatabaseModule,
+  EventsModule,
+  HealthModule,
+  loggerModule,
+  MetricsModule,
+  QueuesModule,
+  WorkerLifecycle,
+} from '@entitle/platform';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { CalloutsProcessor } from './callouts/callouts.processor';
+import { DispatchService } from './callouts/dispatch.service';
+import { CalloutReconciler } from './callouts/reconciler.service';
+
+export const APP = 'callout-dispatcher';
+
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(APP, config),
+        loggerModule(APP, config),
+        DatabaseModule,
+        QueuesModule.forRoot({ producerOnly: false }),
+        EventsModule,
+        HealthModule,
+        MetricsModule,
+      ],
+      providers: [WorkerLifecycle, DispatchService, CalloutsProcessor, CalloutReconciler],
+    };
+  }
+}

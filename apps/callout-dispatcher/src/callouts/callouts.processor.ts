@@ -1,0 +1,21 @@
+import { ContractProcessor } from '@entitle/platform';
+import { calloutsQueue, type JobHandlers } from '@entitle/queue-contracts';
+import { Processor } from '@nestjs/bullmq';
+import { Inject } from '@nestjs/common';
+import { DispatchService } from './dispatch.service';
+
+/** Consumes the `callouts` queue: one job is one attempt of one callout instance. */
+@Processor(calloutsQueue.name, { autorun: false })
+export class CalloutsProcessor extends ContractProcessor<typeof calloutsQueue> {
+  protected readonly contract = calloutsQueue;
+
+  constructor(@Inject(DispatchService) private readonly dispatcher: DispatchService) {
+    super();
+  }
+
+  protected readonly handlers: JobHandlers<typeof calloutsQueue> = {
+    'callout.send': async (p) => {
+      await this.dispatcher.send(p.calloutId, p.attempt, p.traceparent);
+    },
+  };
+}

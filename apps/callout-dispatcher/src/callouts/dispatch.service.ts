@@ -1,0 +1,232 @@
+import { CalloutSender, type OutboundResult } from '@entitle/callout';
+import type { AppConfig } from '@entitle/config';
+import {
+  type AttemptRecord,
+  CalloutsRepository,
+  type CalloutRow,
+  type EventInput,
+  RequestsRepository,
+} from '@entitle/db';
+import {
+  applyCalloutOutcome,
+  DEFAULT_BACKOFF,
+  isDomainError,
+  judgeAttempt,
+  parseRetryAfter,
+  retryDelayMs,
+  type RequestSnapshot,
+} from '@entitle/domain';
+import { APP_CONFIG, DomainEventPublisher, MetricsService, PermanentJobError, QueueProducer } from '@entitle/platform';
+import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Counter, Histogram } from 'prom-client';
+import { PinoLogger } from 'nestjs-pino';
+
+const PROCESS_EXPIRED = 'Process expired';
+const WAITING = 'Waiting for information before proceeding';
+
+type Verdict = 'delivered' | 'retry' | 'failed';
+
+/**
+ * Sends one attempt of one callout instance and records it. The instance row carries everything
+ * the call needs (URL, authentication, timeout, body), so an attempt is one read, one POST and one
+ * commit. The commit is guarded on the attempt number: the same attempt delivered by two jobs is
+ * recorded once. Launch and continue moves the request on in that same commit.
+ */
+@Injectable()
+export class DispatchService implements OnApplicationShutdown {
+  private readonly sender = new CalloutSender();
+  private readonly attempts: Counter<'stage' | 'outcome' | 'extension'>;
+  private readonly latency: Histogram<'outcome'>;
+
+  constructor(
+    @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
+    @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(QueueProducer) private readonly queues: QueueProducer,
+    @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(PinoLogger) private readonly log: PinoLogger,
+    @Inject(MetricsService) metrics: MetricsService,
+  ) {
+    this.attempts = metrics.counter(
+      'entitle_callout_attempts_total',
+      'Callout attempts by stage, extension and outcome.',
+      ['stage', 'outcome', 'extension'],
+    );
+    this.latency = metrics.histogram(
+      'entitle_callout_latency_seconds',
+      'Latency of callout attempts.',
+      ['outcome'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    );
+  }
+
+  async send(calloutId: string, attempt: number, traceparent?: string): Promise<Verdict | 'stale'> {
+    const c = await this.callouts.findById(calloutId);
+    if (!c) throw new PermanentJobError(`callout instance ${calloutId} does not exist`);
+    if (c.sendState !== 'sending' || c.attemptCount !== attempt - 1) return 'stale';
+
+    const res = await this.sender.send({
+      url: c.targetUrl,
+      body: c.payload,
+      timeoutMs: c.timeoutMs,
+      webhookId: c.id,
+      traceparent: traceparent ?? c.traceparent ?? undefined,
+    });
+    const now = new Date();
+    const retryAfterSeconds = parseRetryAfter(res.retryAfter, now);
+    const judged = judgeAttempt({ httpStatus: res.httpStatus, retryAfterSeconds });
+    const verdict: Verdict =
+      judged === 'success' ? 'delivered' : judged === 'retry' && attempt < c.maxAttempts ? 'retry' : 'failed';
+    const record: AttemptRecord = {
+      attempt,
+      startedAt: res.startedAt,
+      httpStatus: res.httpStatus ?? null,
+      latencyMs: res.latencyMs,
+      error: res.error ?? (judged === 'success' ? null : `HTTP ${res.httpStatus}`),
+      clientRequestId: res.clientRequestId,
+    };
+    this.attempts.inc({ stage: c.stage, outcome: verdict, extension: c.customExtensionId });
+    this.latency.observe({ outcome: verdict }, res.latencyMs / 1000);
+    this.log.info(
+      { calloutId, attempt, httpStatus: res.httpStatus, latencyMs: res.latencyMs, error: res.error, verdict },
+      `callout ${c.stage} attempt ${attempt}: ${verdict}`,
+    );
+
+    if (verdict === 'retry') {
+      const delay = retryDelayMs(
+        attempt,
+        { httpStatus: res.httpStatus, retryAfterSeconds },
+        { ...DEFAULT_BACKOFF, random: Math.random },
+      );
+      const saved = await this.requests.transaction(async (tx) => {
+        const row = await this.callouts.recordRetry(tx, calloutId, record, delay);
+        if (row && c.requestId) await this.requests.insertEvents(tx, [attemptFailedEvent(c, record)]);
+        return row;
+      });
+      if (!saved) return 'stale';
+      await this.queues.add(
+        calloutsQueue,
+        'callout.send',
+        { v: 1, calloutId, attempt: attempt + 1, traceparent },
+        {
+          jobId: jobIds.calloutSend(calloutId, attempt + 1),
+          delay,
+        },
+      );
+      return 'retry';
+    }
+    const advanced = await this.finish(c, record, verdict, res);
+    if (advanced === 'stale') return 'stale';
+    if (advanced) {
+      await this.queues.add(
+        requestsQueue,
+        'request.advance',
+        { v: 1, requestId: advanced.requestId, version: advanced.version, traceparent },
+        {
+          jobId: jobIds.requestAdvance(advanced.requestId, advanced.version),
+        },
+      );
+    }
+    return verdict;
+  }
+
+  /** Records the final outcome; for launch and continue, moves the request on in the same commit. */
+  private async finish(
+    c: CalloutRow,
+    record: AttemptRecord,
+    verdict: 'delivered' | 'failed',
+    res: OutboundResult,
+  ): Promise<{ requestId: string; version: number } | null | 'stale'> {
+    const result = await this.requests.transaction(async (tx) => {
+      // Lock order everywhere: the request row, then its callout instances.
+      const request = c.requestId ? await this.requests.lock(tx, c.requestId) : undefined;
+      const row =
+        verdict === 'delivered'
+          ? await this.callouts.recordDelivered(tx, c.id, record)
+          : await this.callouts.recordFailed(tx, c.id, record);
+      if (!row) return 'stale' as const;
+      this.events.publish('callout.changed', {
+        calloutId: c.id,
+        requestId: c.requestId,
+        customExtensionId: c.customExtensionId,
+        stage: c.stage,
+        status: row.status,
+        sendState: row.sendState,
+        attempt: record.attempt,
+        httpStatus: record.httpStatus,
+        at: new Date().toISOString(),
+      });
+      if (!request) return null;
+      const events: EventInput[] = [];
+      const base = {
+        requestId: request.id,
+        stage: c.stage,
+        customExtensionId: c.customExtensionId,
+        calloutInstanceId: c.id,
+      };
+      if (verdict === 'delivered') {
+        events.push({ ...base, eventType: 'calloutSent', httpStatus: record.httpStatus, attempt: record.attempt });
+      } else {
+        if (record.attempt > 1 || res.httpStatus !== undefined || res.error) events.push(attemptFailedEvent(c, record));
+        events.push({
+          ...base,
+          eventType: 'calloutFailed',
+          httpStatus: record.httpStatus,
+          attempt: record.attempt,
+          detail: `the callout failed after ${record.attempt} attempt(s): ${record.error ?? 'no answer'}`,
+          requestorMessage: PROCESS_EXPIRED,
+        });
+      }
+      let advanced: { requestId: string; version: number } | null = null;
+      if (c.waits && verdict === 'delivered') {
+        if (row.deadlineAt && (await this.requests.setCallbackDeadline(tx, request.id, row.deadlineAt))) {
+          events.push({
+            ...base,
+            eventType: 'waitingForCallback',
+            requestorMessage: WAITING,
+            detail: `deadline ${row.deadlineAt.toISOString()}`,
+          });
+        }
+      } else {
+        const snapshot: RequestSnapshot = {
+          type: request.requestType,
+          state: request.state,
+          status: request.status,
+          step: request.step,
+          stepStarted: request.stepStarted,
+        };
+        try {
+          const next = applyCalloutOutcome(snapshot, c.stage, { delivered: verdict === 'delivered', waits: c.waits });
+          const version = await this.requests.update(tx, request.id, request.version, next, {
+            wakeAfterMs: next.step === 'finished' ? null : this.config.reconcileAfterMs,
+          });
+          if (version !== undefined && next.step !== 'finished') advanced = { requestId: request.id, version };
+        } catch (err) {
+          // The request moved on without this callout (canceled, resumed, timed out): record only.
+          if (!isDomainError(err)) throw err;
+        }
+      }
+      await this.requests.insertEvents(tx, events);
+      return advanced;
+    });
+    return result;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.sender.close();
+  }
+}
+
+function attemptFailedEvent(c: CalloutRow, record: AttemptRecord): EventInput {
+  return {
+    requestId: c.requestId as string,
+    eventType: 'calloutAttemptFailed',
+    stage: c.stage,
+    customExtensionId: c.customExtensionId,
+    calloutInstanceId: c.id,
+    httpStatus: record.httpStatus,
+    attempt: record.attempt,
+    detail: record.error,
+  };
+}

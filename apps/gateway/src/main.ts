@@ -1,0 +1,37 @@
+import 'reflect-metadata';
+import { loadConfigOrExit } from '@entitle/config';
+import { boot, ReadinessService } from '@entitle/platform';
+import { Logger } from '@nestjs/common';
+import { APP, AppModule } from './app.module';
+import { sendError } from './common/graph-exception.filter';
+import { domainEventServer } from './events/events-log';
+
+/** SPEC §7a: a JSON body over 1 MiB is answered 413. */
+const BODY_LIMIT = 1024 * 1024;
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit(APP);
+  await boot({
+    appName: APP,
+    module: AppModule.register(config),
+    port: config.gatewayPort,
+    bodyLimit: BODY_LIMIT,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    configure: async (app) => {
+      const fastify = app.getHttpAdapter().getInstance();
+      const logger = new Logger('Gateway');
+      // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
+      fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
+      app.connectMicroservice({ strategy: domainEventServer(config) }, { inheritAppConfig: true });
+      // The event subscription is a convenience (principle 5): it starts once Redis answers and
+      // never holds up the API, which answers 503 for work that needs Redis meanwhile.
+      void app
+        .get(ReadinessService)
+        .waitUntilReady()
+        .then(() => app.startAllMicroservices())
+        .catch((err: unknown) => logger.warn(`domain-event subscription not started: ${String(err)}`));
+    },
+  });
+}
+
+void main();

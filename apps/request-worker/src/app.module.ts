@@ -1,0 +1,36 @@
+import type { AppConfig } from '@entitle/config';
+import {
+  AppConfigModule,
+  DatabaseModule,
+  EventsModule,
+  HealthModule,
+  loggerModule,
+  MetricsModule,
+  QueuesModule,
+  WorkerLifecycle,
+} from '@entitle/platform';
+import { type DynamicModule, Module } from '@nestjs/common';
+import { AdvanceService } from './requests/advance.service';
+import { RequestReconciler } from './requests/reconciler.service';
+import { RequestsProcessor } from './requests/requests.processor';
+
+export const APP = 'request-worker';
+
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(APP, config),
+        loggerModule(APP, config),
+        DatabaseModule,
+        QueuesModule.forRoot({ producerOnly: false }),
+        EventsModule,
+        HealthModule,
+        MetricsModule,
+      ],
+      providers: [WorkerLifecycle, AdvanceService, RequestsProcessor, RequestReconciler],
+    };
+  }
+}

@@ -1,0 +1,32 @@
+import type { AppConfig } from '@entitle/config';
+import {
+  AppConfigModule,
+  DatabaseModule,
+  EventsModule,
+  HealthModule,
+  loggerModule,
+  MetricsModule,
+  QueuesModule,
+} from '@entitle/platform';
+import { type DynamicModule, Module } from '@nestjs/common';
+
+export const APP = 'timeout-reaper';
+
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(APP, config),
+        loggerModule(APP, config),
+        DatabaseModule,
+        QueuesModule.forRoot({ producerOnly: false }),
+        EventsModule,
+        HealthModule,
+        MetricsModule,
+      ],
+      providers: [],
+    };
+  }
+}
