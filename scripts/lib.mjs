@@ -1,0 +1,77 @@
+// Helpers shared by the start and test scripts: spawning the five apps (SPEC §7 process contract).
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const APPS = ['gateway', 'request-worker', 'callout-dispatcher', 'expiry-scheduler', 'timeout-reaper'];
+
+export function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: ROOT, stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    process.stderr.write(`\n${cmd} ${args.join(' ')} failed (exit ${r.status})\n`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+/** Starts every app as `node apps/<app>/dist/main.js`; worker health ports follow the gateway's. */
+export function startApps(env, { logDir, onExit } = {}) {
+  const gatewayPort = Number(env.GATEWAY_PORT ?? 3000);
+  return APPS.map((app, i) => {
+    const appEnv = { ...process.env, ...env };
+    if (app !== 'gateway')
+      appEnv.HEALTH_PORT = env[`HEALTH_PORT_${app.toUpperCase().replace(/-/g, '_')}`] ?? String(gatewayPort + 100 + i);
+    const child = spawn(process.execPath, [path.join(ROOT, 'apps', app, 'dist', 'main.js')], {
+      cwd: ROOT,
+      env: appEnv,
+      stdio: logDir ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+    });
+    if (logDir) {
+      import('node:fs').then((fs) => {
+        const out = fs.createWriteStream(path.join(logDir, `${app}.log`));
+        child.stdout.pipe(out);
+        child.stderr.pipe(out);
+      });
+    }
+    child.on('exit', (code, signal) => onExit?.(app, code, signal));
+    return {
+      app,
+      child,
+      healthUrl: `http://127.0.0.1:${app === 'gateway' ? gatewayPort : appEnv.HEALTH_PORT}/health/ready`,
+    };
+  });
+}
+
+export async function waitReady(procs, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (const p of procs) {
+    for (;;) {
+      try {
+        const res = await fetch(p.healthUrl);
+        if (res.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (p.child.exitCode !== null) throw new Error(`${p.app} exited (${p.child.exitCode}) before it was ready`);
+      if (Date.now() > deadline) throw new Error(`${p.app} not ready at ${p.healthUrl} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+export async function stopApps(procs) {
+  await Promise.all(
+    procs.map(
+      (p) =>
+        new Promise((resolve) => {
+          if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+          const t = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+          p.child.once('exit', () => {
+            clearTimeout(t);
+            resolve();
+          });
+          p.child.kill('SIGTERM');
+        }),
+    ),
+  );
+}

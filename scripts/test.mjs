@@ -1,0 +1,94 @@
+// `pnpm test`: the README's test command, and what .ci/run calls.
+//  1. builds everything (turbo; cached when nothing changed)
+//  2. Jest: unit, integration (real PostgreSQL + Redis) and end-to-end (the five apps as processes)
+//  3. the conformance groups listed in scripts/conformance-groups.json, against a running system
+//     started here with the suite's documented environment (CALLBACK_TIMEOUT_MIN=PT2S)
+// and prints one closing line: "N passed, N failed".
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT, sh, startApps, stopApps, waitReady } from './lib.mjs';
+
+const results = path.join(ROOT, '.test-results');
+mkdirSync(results, { recursive: true });
+const only = process.argv.slice(2);
+const want = (part) => only.length === 0 || only.includes(part);
+
+if (!process.env.SKIP_BUILD) sh('pnpm', ['build'], { env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } });
+
+let passed = 0;
+let failed = 0;
+let failedParts = [];
+
+if (want('jest')) {
+  const jestJson = path.join(results, 'jest.json');
+  const r = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/jest/bin/jest.js'), '--ci', '--forceExit', '--json', `--outputFile=${jestJson}`],
+    { cwd: ROOT, stdio: 'inherit', env: { ...process.env, TEST_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' } },
+  );
+  if (existsSync(jestJson)) {
+    const j = JSON.parse(readFileSync(jestJson, 'utf8'));
+    passed += j.numPassedTests;
+    failed += j.numFailedTests + (j.numRuntimeErrorTestSuites ?? 0);
+  }
+  if (r.status !== 0) failedParts.push('jest');
+}
+
+if (want('conformance')) {
+  const { groups } = JSON.parse(readFileSync(path.join(ROOT, 'scripts/conformance-groups.json'), 'utf8'));
+  const suite = path.resolve(ROOT, '..', 'shared', 'conformance');
+  const needsSystem = groups.some((g) => !g.startsWith('lib/'));
+  const port = process.env.CONFORMANCE_GATEWAY_PORT ?? '3900';
+  const env = {
+    ...process.env,
+    NODE_ENV: 'test',
+    DATABASE_URL:
+      process.env.CONFORMANCE_DATABASE_URL ??
+      `postgres://postgres@127.0.0.1:5432/entitle_conformance_${Date.now().toString(36)}`,
+    QUEUE_PREFIX: `conf-${Date.now().toString(36)}`,
+    GATEWAY_PORT: port,
+    PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+    CALLBACK_TIMEOUT_MIN: 'PT2S',
+    AUTH_PASSWORD_GRANT: 'on',
+    BOOTSTRAP_CLIENT_ID: 'c0a1b2c3-d4e5-4f60-8a7b-9c0d1e2f3a4b',
+    BOOTSTRAP_CLIENT_SECRET: `conformance-${Date.now()}`,
+    RECONCILE_AFTER_MS: '3000',
+    TICK_INTERVAL_MS: '250',
+    LOG_LEVEL: 'warn',
+    GATEWAY_URL: `http://127.0.0.1:${port}`,
+  };
+  let procs = [];
+  try {
+    if (needsSystem) {
+      sh('node', ['packages/db/dist/cli/migrate.js'], { env });
+      const logDir = path.join(results, 'conformance-logs');
+      mkdirSync(logDir, { recursive: true });
+      procs = startApps(env, { logDir });
+      await waitReady(procs);
+    }
+    const files = groups.map((g) => path.join(suite, g));
+    const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
+      cwd: ROOT,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    process.stdout.write(r.stdout);
+    const pass = /ℹ pass (\d+)/.exec(r.stdout);
+    const fail = /ℹ fail (\d+)/.exec(r.stdout);
+    passed += Number(pass?.[1] ?? 0);
+    failed += Number(fail?.[1] ?? 0);
+    if (r.status !== 0) failedParts.push('conformance');
+  } catch (err) {
+    process.stderr.write(`conformance run failed: ${err.message}\n`);
+    failedParts.push('conformance');
+    failed += 1;
+  } finally {
+    await stopApps(procs);
+  }
+}
+
+process.stdout.write(`\nSummary: ${passed} passed, ${failed} failed\n`);
+if (failedParts.length) process.stdout.write(`failed parts: ${failedParts.join(', ')}\n`);
+process.exit(failedParts.length || failed ? 1 : 0);

@@ -1,0 +1,2 @@
+// Integration and end-to-end tests start processes and wait on real state: give them room.
+jest.setTimeout(180_000);
