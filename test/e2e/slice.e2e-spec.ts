@@ -38,7 +38,9 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
   const apps: RunningApp[] = [];
   let scenario: Scenario;
 
+  let token = '';
   const gateway = (): RunningApp => apps.find((a) => a.name === 'gateway') as RunningApp;
+  const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
   beforeAll(async () => {
     db = await createTestDatabase('slice');
@@ -51,6 +53,17 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
       ds,
       `${receiver.url}/workflows/slice/triggers/manual/paths/invoke?api-version=2016-10-01`,
     );
+    const res = await fetch(`${gateway().url}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: env.BOOTSTRAP_CLIENT_ID as string,
+        client_secret: env.BOOTSTRAP_CLIENT_SECRET as string,
+      }),
+    });
+    expect(res.status).toBe(200);
+    token = ((await res.json()) as { access_token: string }).access_token;
   });
 
   afterAll(async () => {
@@ -78,7 +91,7 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
   it('answers 201 submitted/Accepted, calls out at created and granted with the SPEC §3 body, and ends delivered', async () => {
     const res = await fetch(`${gateway().url}${EM}/assignmentRequests`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth() },
       body: JSON.stringify({
         requestType: 'adminAdd',
         assignment: {
@@ -89,16 +102,18 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
         justification: 'slice',
       }),
     });
-    expect(res.status).toBe(201);
+    expect({ status: res.status, body: res.status === 201 ? undefined : await res.text() }).toEqual({
+      status: 201,
+      body: undefined,
+    });
     const created = (await res.json()) as { id: string; state: string; status: string };
     expect(created).toMatchObject({ state: 'submitted', status: 'Accepted' });
 
     const done = await eventually(
       async () => {
-        const r = (await (await fetch(`${gateway().url}${EM}/assignmentRequests/${created.id}`)).json()) as Record<
-          string,
-          unknown
-        >;
+        const r = (await (
+          await fetch(`${gateway().url}${EM}/assignmentRequests/${created.id}`, { headers: auth() })
+        ).json()) as Record<string, unknown>;
         expect(r.state).toBe('delivered');
         return r as {
           completedDateTime: string;
@@ -158,7 +173,9 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
     const traceIds = new Set(calls.map((c) => String(c.headers.traceparent).split('-')[1]));
     expect(traceIds.size).toBe(1);
 
-    const history = (await (await fetch(`${gateway().url}${EM}/assignmentRequests/${created.id}/history`)).json()) as {
+    const history = (await (
+      await fetch(`${gateway().url}${EM}/assignmentRequests/${created.id}/history`, { headers: auth() })
+    ).json()) as {
       value: Array<{ eventType: string }>;
     };
     expect(history.value.map((e) => e.eventType)).toEqual(['submitted', 'calloutSent', 'delivered', 'calloutSent']);
@@ -167,14 +184,16 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
   it('refuses bad input with a Graph error envelope that names the field', async () => {
     const res = await fetch(`${gateway().url}${EM}/assignmentRequests`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...auth() },
       body: JSON.stringify({ requestType: 'adminExplode', assignment: 'everything' }),
     });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { code: string; message: string; innerError: Record<string, string> } };
     expect(body.error.message).toContain('adminExplode');
     expect(body.error.message).toContain('assignment');
-    expect(body.error.innerError['request-id']).toBeTruthy();
+    expect(body.error.innerError['request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    const anonymous = await fetch(`${gateway().url}${EM}/assignmentRequests/not-a-guid`);
+    expect(anonymous.status).toBe(401);
     const broken = await fetch(`${gateway().url}${EM}/assignmentRequests`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -182,7 +201,7 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
     });
     expect(broken.status).toBe(400);
     expect(((await broken.json()) as { error: { code: string } }).error.code).toBe('BadRequest');
-    const unknown = await fetch(`${gateway().url}${EM}/assignmentRequests/not-a-guid`);
+    const unknown = await fetch(`${gateway().url}${EM}/assignmentRequests/not-a-guid`, { headers: auth() });
     expect(unknown.status).toBe(404);
   });
 

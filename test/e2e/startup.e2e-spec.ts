@@ -90,10 +90,22 @@ describe('startup and dependency failures', () => {
         await new Promise((r) => setTimeout(r, 200));
       }
       expect((await fetch(`${url}/health/ready`)).status).toBe(503);
+      const env = testEnv(db.url, 'x');
+      const tokenRes = await fetch(`${url}/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: env.BOOTSTRAP_CLIENT_ID as string,
+          client_secret: env.BOOTSTRAP_CLIENT_SECRET as string,
+        }),
+      });
+      expect(tokenRes.status).toBe(200);
+      const token = ((await tokenRes.json()) as { access_token: string }).access_token;
       const started = Date.now();
       const res = await fetch(`${url}/v1.0/identityGovernance/entitlementManagement/assignmentRequests`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({
           requestType: 'adminAdd',
           assignment: {

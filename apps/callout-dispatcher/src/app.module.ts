@@ -9,7 +9,11 @@ import {
   QueuesModule,
   WorkerLifecycle,
 } from '@entitle/platform';
+import { CatalogsRepository, ExtensionsRepository } from '@entitle/db';
 import { type DynamicModule, Module } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { ConnectionTestService } from './callouts/connection-test.service';
+import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
 import { DispatchService } from './callouts/dispatch.service';
 import { CalloutReconciler } from './callouts/reconciler.service';
@@ -30,7 +34,24 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      providers: [WorkerLifecycle, DispatchService, CalloutsProcessor, CalloutReconciler],
+      providers: [
+        WorkerLifecycle,
+        ...signingProviders,
+        {
+          provide: CatalogsRepository,
+          inject: [DataSource],
+          useFactory: (ds: DataSource) => new CatalogsRepository(ds),
+        },
+        {
+          provide: ExtensionsRepository,
+          inject: [DataSource],
+          useFactory: (ds: DataSource) => new ExtensionsRepository(ds),
+        },
+        DispatchService,
+        ConnectionTestService,
+        CalloutsProcessor,
+        CalloutReconciler,
+      ],
     };
   }
 }

@@ -1,4 +1,5 @@
 import type { AppConfig } from '@entitle/config';
+import { CatalogsRepository, ExtensionsRepository } from '@entitle/db';
 import {
   AppConfigModule,
   DatabaseModule,
@@ -9,8 +10,15 @@ import {
   QueuesModule,
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { DataSource } from 'typeorm';
+import { AuthGuard } from './auth/auth.guard';
+import { IdentityModule } from './auth/identity.module';
+import { CatalogsController } from './catalogs/catalogs.controller';
 import { GraphExceptionFilter } from './common/graph-exception.filter';
+import { ExtensionsController } from './extensions/extensions.controller';
+import { DirectoryController } from './directory/directory.controller';
+import { RoleAssignmentsController } from './directory/role-assignments.controller';
 import { RequestsController } from './requests/requests.controller';
 import { RequestsService } from './requests/requests.service';
 
@@ -30,9 +38,30 @@ export class AppModule {
         EventsModule,
         HealthModule,
         MetricsModule,
+        IdentityModule,
       ],
-      controllers: [RequestsController],
-      providers: [{ provide: APP_FILTER, useClass: GraphExceptionFilter }, RequestsService],
+      controllers: [
+        CatalogsController,
+        ExtensionsController,
+        DirectoryController,
+        RoleAssignmentsController,
+        RequestsController,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: GraphExceptionFilter },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        {
+          provide: CatalogsRepository,
+          inject: [DataSource],
+          useFactory: (ds: DataSource) => new CatalogsRepository(ds),
+        },
+        {
+          provide: ExtensionsRepository,
+          inject: [DataSource],
+          useFactory: (ds: DataSource) => new ExtensionsRepository(ds),
+        },
+        RequestsService,
+      ],
     };
   }
 }

@@ -22,6 +22,7 @@ async function main(): Promise<void> {
       const logger = new Logger('Gateway');
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
+      // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.
       app.connectMicroservice({ strategy: domainEventServer(config) }, { inheritAppConfig: true });
       // The event subscription is a convenience (principle 5): it starts once Redis answers and
       // never holds up the API, which answers 503 for work that needs Redis meanwhile.

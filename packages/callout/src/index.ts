@@ -1,3 +1,6 @@
+export * from './connection-test';
 export * from './payload';
 export * from './schema-check';
 export * from './sender';
+export * from './signer';
+export * from './target-url';

@@ -85,6 +85,27 @@ const duration = (fallback: string) =>
       return { iso: value, seconds };
     });
 
+/** The product's own application id: the `appid` of the tokens it signs for callouts (SPEC §3.1). */
+export const DEFAULT_APP_ID = '8f3a1c52-6e0d-4b7a-9c61-2d4f5e6a7b80';
+
+export interface ExternalIssuerConfig {
+  issuer: string;
+  jwksUri: string;
+  audiences: string[];
+  principalClaim: string;
+  match: 'id' | 'userPrincipalName' | 'appId';
+}
+
+const externalIssuers = z.array(
+  z.object({
+    issuer: z.string().min(1),
+    jwksUri: z.url(),
+    audiences: z.array(z.string()).optional().default([]),
+    principalClaim: z.string().min(1).optional().default('oid'),
+    match: z.enum(['id', 'userPrincipalName', 'appId']).optional().default('id'),
+  }),
+);
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/entitlements', ['postgres:', 'postgresql:']),
@@ -112,6 +133,57 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000),
   RECONCILE_AFTER_MS: positiveInt(15_000, 3_600_000),
   TICK_INTERVAL_MS: positiveInt(500, 60_000),
+  TOKEN_LIFETIME_SECONDS: positiveInt(1800, 86_400),
+  CALLOUT_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((h) => h.trim())
+            .filter(Boolean)
+        : [],
+    ),
+  APP_ID: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v === '' ? DEFAULT_APP_ID : v;
+      if (!/^[A-Za-z0-9._:-]{1,128}$/.test(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected an application id (letters, digits, ".", "_", ":" or "-"), got "${v}"`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    }),
+  EXTERNAL_ISSUERS: z
+    .string()
+    .optional()
+    .transform((v, ctx): ExternalIssuerConfig[] => {
+      if (v === undefined || v.trim() === '') return [];
+      let raw: unknown;
+      try {
+        raw = JSON.parse(v);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expected a JSON array of {issuer, jwksUri, audiences?, principalClaim?, match?}',
+        });
+        return z.NEVER;
+      }
+      const parsed = externalIssuers.safeParse(raw);
+      if (!parsed.success) {
+        ctx.addIssue({
+          code: 'custom',
+          message: parsed.error.issues.map((i) => `[${i.path.join('.')}] ${i.message}`).join('; '),
+        });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
 });
 
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -141,6 +213,14 @@ export interface AppConfig {
   readonly reconcileAfterMs: number;
   /** How often the reaper and the scheduler look for due deadlines. */
   readonly tickIntervalMs: number;
+  /** Lifetime of issued access tokens. */
+  readonly tokenLifetimeSeconds: number;
+  /** The product's application id (`appid` in callout tokens). */
+  readonly appId: string;
+  /** OIDC issuers whose tokens are accepted too. */
+  readonly externalIssuers: readonly ExternalIssuerConfig[];
+  /** Private or loopback callout hosts allowed in production. */
+  readonly calloutAllowedHosts: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -180,6 +260,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     reconcileAfterMs: e.RECONCILE_AFTER_MS,
     tickIntervalMs: e.TICK_INTERVAL_MS,
+    tokenLifetimeSeconds: e.TOKEN_LIFETIME_SECONDS,
+    appId: e.APP_ID,
+    externalIssuers: Object.freeze(e.EXTERNAL_ISSUERS),
+    calloutAllowedHosts: Object.freeze(e.CALLOUT_ALLOWED_HOSTS),
   });
 }
 

@@ -1,3 +1,6 @@
+export * from './directory.dto';
+export * from './extensions.dto';
 export * from './graph';
 export * from './requests.dto';
 export * from './validation';
+export * from './odata/filter';

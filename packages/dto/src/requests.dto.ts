@@ -1,5 +1,5 @@
 import { REQUEST_TYPES, type RequestType } from '@entitle/domain';
-import { z } from 'zod';
+import { z } from './errors-map';
 import { enumValue } from './validation';
 
 const guid = z

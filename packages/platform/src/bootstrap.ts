@@ -4,6 +4,8 @@ import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 
 export interface BootOptions {
   appName: string;
@@ -34,7 +36,13 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
   try {
     app = await NestFactory.create<NestFastifyApplication>(
       options.module,
-      new FastifyAdapter({ bodyLimit: options.bodyLimit ?? 1024 * 1024, trustProxy: true }),
+      new FastifyAdapter({
+        bodyLimit: options.bodyLimit ?? 1024 * 1024,
+        trustProxy: true,
+        // The request id (Graph's innerError.request-id and the logs' correlationId): the caller's
+        // client-request-id when it sent one, else a new GUID.
+        genReqId: (req: unknown) => requestIdOf(req as IncomingMessage),
+      }),
       { bufferLogs: true, abortOnError: false },
     );
   } catch (err) {
@@ -81,4 +89,23 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
   const port = typeof address === 'object' && address ? address.port : options.port;
   logger.log(`${options.appName} listening on port ${port}`, 'Bootstrap');
   return app;
+}
+
+const ID_HEADERS = ['client-request-id', 'x-ms-client-request-id', 'x-request-id'];
+
+/** One id per inbound request, shared by Fastify and the logger (stored on the raw request). */
+export function requestIdOf(req: IncomingMessage): string {
+  const holder = req as IncomingMessage & { entitleRequestId?: string };
+  if (holder.entitleRequestId) return holder.entitleRequestId;
+  let id: string | undefined;
+  for (const h of ID_HEADERS) {
+    const v = req.headers[h];
+    const value = Array.isArray(v) ? v[0] : v;
+    if (value && /^[A-Za-z0-9._:-]{1,128}$/.test(value)) {
+      id = value;
+      break;
+    }
+  }
+  holder.entitleRequestId = id ?? randomUUID();
+  return holder.entitleRequestId;
 }

@@ -14,7 +14,7 @@ import type { FastifyReply } from 'fastify';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { redisOptions } from './redis';
-import { APP_CONFIG } from './tokens';
+import { APP_CONFIG, Public } from './tokens';
 
 export interface ProbeResult {
   status: 'up' | 'down';
@@ -80,6 +80,7 @@ export class ReadinessService implements OnApplicationShutdown {
   }
 }
 
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(@Inject(ReadinessService) private readonly readiness: ReadinessService) {}

@@ -1,8 +1,8 @@
 import type { AppConfig } from '@entitle/config';
 import { RequestMethod } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import { LoggerModule, type Params } from 'nestjs-pino';
+import { requestIdOf } from './bootstrap';
 import { parseTraceparent } from './trace';
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -24,11 +24,7 @@ export function loggerModule(appName: string, config: AppConfig) {
       base: { app: appName, pid: process.pid },
       timestamp: () => `,"time":"${new Date().toISOString()}"`,
       messageKey: 'msg',
-      genReqId: (req: IncomingMessage) =>
-        header(req, 'client-request-id') ??
-        header(req, 'x-ms-client-request-id') ??
-        header(req, 'x-request-id') ??
-        randomUUID(),
+      genReqId: (req: IncomingMessage) => requestIdOf(req),
       customProps: (req: IncomingMessage) => {
         const trace = parseTraceparent(header(req, 'traceparent'));
         return trace ? { traceId: trace.traceId } : {};

@@ -2,7 +2,7 @@ import { ALL_QUEUES } from '@entitle/queue-contracts';
 import { Controller, Get, Header, Inject, Injectable, Module, Global } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { QueueProducer } from './queues.module';
-import { APP_NAME } from './tokens';
+import { APP_NAME, Public } from './tokens';
 
 /**
  * Prometheus metrics of one app: process metrics, queue depth by queue and state (read from
@@ -92,6 +92,7 @@ export class MetricsService {
   }
 }
 
+@Public()
 @Controller()
 export class MetricsController {
   constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}

@@ -36,6 +36,8 @@ export const calloutsQueue = {
   name: 'callouts',
   jobs: {
     'callout.send': z.object({ v: z.literal(1), calloutId: id, attempt: z.number().int().positive(), ...trace }),
+    /** The connection test of an extension as saved at `modifiedAt` (SPEC §2.2): one signed call. */
+    'extension.test': z.object({ v: z.literal(1), extensionId: id, modifiedAt: z.string(), ...trace }),
   },
   defaultJobOptions: {
     attempts: 5,
@@ -51,4 +53,5 @@ export const ALL_QUEUES = [requestsQueue, calloutsQueue] as const;
 export const jobIds = {
   requestAdvance: (requestId: string, version: number) => `adv.${requestId}.${version}`,
   calloutSend: (calloutId: string, attempt: number) => `send.${calloutId}.${attempt}`,
+  extensionTest: (extensionId: string, modifiedAt: Date) => `test.${extensionId}.${modifiedAt.getTime()}`,
 };

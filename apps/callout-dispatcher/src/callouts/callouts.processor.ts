@@ -2,6 +2,7 @@ import { ContractProcessor } from '@entitle/platform';
 import { calloutsQueue, type JobHandlers } from '@entitle/queue-contracts';
 import { Processor } from '@nestjs/bullmq';
 import { Inject } from '@nestjs/common';
+import { ConnectionTestService } from './connection-test.service';
 import { DispatchService } from './dispatch.service';
 
 /** Consumes the `callouts` queue: one job is one attempt of one callout instance. */
@@ -9,13 +10,19 @@ import { DispatchService } from './dispatch.service';
 export class CalloutsProcessor extends ContractProcessor<typeof calloutsQueue> {
   protected readonly contract = calloutsQueue;
 
-  constructor(@Inject(DispatchService) private readonly dispatcher: DispatchService) {
+  constructor(
+    @Inject(DispatchService) private readonly dispatcher: DispatchService,
+    @Inject(ConnectionTestService) private readonly connectionTests: ConnectionTestService,
+  ) {
     super();
   }
 
   protected readonly handlers: JobHandlers<typeof calloutsQueue> = {
     'callout.send': async (p) => {
       await this.dispatcher.send(p.calloutId, p.attempt, p.traceparent);
+    },
+    'extension.test': async (p) => {
+      await this.connectionTests.test(p.extensionId, p.modifiedAt, p.traceparent);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { CalloutSender, type OutboundResult } from '@entitle/callout';
+import { CalloutSender, CalloutSigner, type OutboundResult } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import {
   type AttemptRecord,
@@ -46,6 +46,7 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PinoLogger) private readonly log: PinoLogger,
+    @Inject(CalloutSigner) private readonly signer: CalloutSigner,
     @Inject(MetricsService) metrics: MetricsService,
   ) {
     this.attempts = metrics.counter(
@@ -66,7 +67,13 @@ export class DispatchService implements OnApplicationShutdown {
     if (!c) throw new PermanentJobError(`callout instance ${calloutId} does not exist`);
     if (c.sendState !== 'sending' || c.attemptCount !== attempt - 1) return 'stale';
 
+    const authorization = await this.signer.authorization({
+      url: c.targetUrl,
+      endpoint: c.endpoint,
+      authentication: c.authentication,
+    });
     const res = await this.sender.send({
+      authorization,
       url: c.targetUrl,
       body: c.payload,
       timeoutMs: c.timeoutMs,

@@ -1,5 +1,5 @@
 import type { AppConfig } from '@entitle/config';
-import { CalloutsRepository, listEvents, RequestsRepository } from '@entitle/db';
+import { CalloutsRepository, listEvents, type RequestRow, RequestsRepository } from '@entitle/db';
 import { DomainError, isAddRequest, submitted } from '@entitle/domain';
 import { type CreateAssignmentRequestInput, graphEvent, graphRequest, requireGuid } from '@entitle/dto';
 import { APP_CONFIG, childTraceparent, DomainEventPublisher, QueueProducer } from '@entitle/platform';
@@ -12,6 +12,9 @@ export interface Actor {
   id: string | null;
   displayName: string | null;
 }
+
+/** Decides, once the catalog a request concerns is known, whether the caller may submit it. */
+export type SubmitCheck = (catalogId: string, targetId: string) => void;
 
 /**
  * Request submission and reads (SPEC §2.4). Submission validates what the request refers to,
@@ -33,6 +36,7 @@ export class RequestsService {
     input: CreateAssignmentRequestInput,
     actor: Actor,
     traceparent: string | undefined,
+    check: SubmitCheck,
   ): Promise<Record<string, unknown>> {
     // Fail fast (503) before anything is stored when the queue cannot take work.
     await this.queues.assertAvailable(requestsQueue);
@@ -104,6 +108,7 @@ export class RequestsService {
       };
     }
 
+    check(ids.catalogId, ids.targetId);
     const id = randomUUID();
     const trace = childTraceparent(traceparent);
     const row = await this.requests.insertSubmitted(
@@ -145,18 +150,25 @@ export class RequestsService {
     return graphRequest(row, []);
   }
 
-  async get(id: string): Promise<Record<string, unknown>> {
-    requireGuid(id, 'assignment request');
-    const row = await this.requests.findById(id);
+  /** The request, if `canRead(row)` (404 when it does not exist; the check throws 403). */
+  async get(id: string, canRead: (row: RequestRow) => void): Promise<Record<string, unknown>> {
+    const row = await this.requests.findById(requireGuid(id, 'assignment request'));
     if (!row) throw new DomainError('NotFound', `assignment request ${id} does not exist`);
-    return graphRequest(row, await this.requests.listCallouts(id));
+    canRead(row);
+    return graphRequest(row, await this.requests.listCallouts(row.id));
   }
 
-  async history(id: string): Promise<Record<string, unknown>> {
-    requireGuid(id, 'assignment request');
-    const row = await this.requests.findById(id);
+  async history(id: string, canRead: (row: RequestRow) => void): Promise<Record<string, unknown>> {
+    const row = await this.requests.findById(requireGuid(id, 'assignment request'));
     if (!row) throw new DomainError('NotFound', `assignment request ${id} does not exist`);
-    const events = await listEvents(this.ds, id);
+    canRead(row);
+    const events = await listEvents(this.ds, row.id);
     return { value: events.map(graphEvent) };
+  }
+
+  /** The caller's own requests (as target or requestor), newest first (like MyAccess). */
+  async mine(principalId: string): Promise<Array<Record<string, unknown>>> {
+    const rows = await this.requests.listForPrincipal(principalId, 200);
+    return rows.map((r) => graphRequest(r, []));
   }
 }

@@ -15,7 +15,7 @@ export class PrincipalEntity {
   @Column('text', { name: 'display_name' }) displayName: string;
   @Column('text', { name: 'user_principal_name', nullable: true }) userPrincipalName: string | null;
   @Column('text', { nullable: true }) mail: string | null;
-  @Column('uuid', { name: 'app_id', nullable: true }) appId: string | null;
+  @Column('text', { name: 'app_id', nullable: true }) appId: string | null;
   @Column({ ...ts, name: 'created_at' }) createdAt: Date;
 }
 

@@ -16,7 +16,7 @@ export class Foundation1764100000000 implements MigrationInterface {
         display_name text NOT NULL,
         user_principal_name text,
         mail text,
-        app_id uuid,
+        app_id text,
         created_at timestamptz NOT NULL DEFAULT now()
       );
       CREATE UNIQUE INDEX principals_upn_uq ON principals (lower(user_principal_name)) WHERE user_principal_name IS NOT NULL;

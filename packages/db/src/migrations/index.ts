@@ -1,4 +1,5 @@
 import { Foundation1764100000000 } from './1764100000000-foundation';
+import { Identity1764200000000 } from './1764200000000-identity';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
-export const MIGRATIONS = [Foundation1764100000000];
+export const MIGRATIONS = [Foundation1764100000000, Identity1764200000000];

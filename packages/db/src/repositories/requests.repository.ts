@@ -153,6 +153,14 @@ export class RequestsRepository {
     );
   }
 
+  async listForPrincipal(principalId: string, limit: number): Promise<RequestRow[]> {
+    return rows<RequestRow>(
+      this.ds,
+      `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.target_id = $1 OR r.requestor_id = $1 ORDER BY r.created_at DESC LIMIT $2`,
+      [principalId, limit],
+    );
+  }
+
   async findById(id: string): Promise<RequestRow | undefined> {
     return one<RequestRow>(this.ds, `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1`, [id]);
   }

@@ -1,0 +1,53 @@
+import { DomainError } from '@entitle/domain';
+import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Public } from './principal';
+import { OAuthError, SignInService } from './sign-in.service';
+
+/** POST /oauth2/v2.0/token (SPEC §5): form-encoded, RFC 6749 answers and errors. */
+@Public()
+@Controller('oauth2/v2.0')
+export class OAuthController {
+  constructor(@Inject(SignInService) private readonly signIn: SignInService) {}
+
+  @Post('token')
+  @HttpCode(200)
+  async token(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    const form = (body && typeof body === 'object' ? body : {}) as Record<string, string | undefined>;
+    void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+    try {
+      const grant = form.grant_type;
+      let issued;
+      if (grant === 'client_credentials')
+        issued = await this.signIn.clientCredentials(form.client_id, form.client_secret);
+      else if (grant === 'password') issued = await this.signIn.password(form.username, form.password);
+      else if (!grant)
+        throw new OAuthError(400, 'invalid_request', 'grant_type is required (client_credentials or password).');
+      else
+        throw new OAuthError(
+          400,
+          'unsupported_grant_type',
+          `grant_type ${JSON.stringify(grant)} is not supported; use client_credentials or password.`,
+        );
+      void reply
+        .status(200)
+        .send({
+          access_token: issued.accessToken,
+          token_type: 'Bearer',
+          expires_in: issued.expiresIn,
+          ext_expires_in: issued.expiresIn,
+        });
+    } catch (err) {
+      if (err instanceof OAuthError) {
+        if (err.retryAfterSeconds) void reply.header('retry-after', String(err.retryAfterSeconds));
+        void reply.status(err.status).send({ error: err.error, error_description: err.description });
+        return;
+      }
+      if (err instanceof DomainError && err.code === 'ServiceUnavailable') {
+        void reply.status(503).send({ error: 'temporarily_unavailable', error_description: err.message });
+        return;
+      }
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,255 @@
+import type { AppConfig } from '@entitle/config';
+import { DirectoryRepository, pageRoleAssignments, type RoleAssignmentRow } from '@entitle/db';
+import {
+  CATALOG_ROLES,
+  DIRECTORY_ROLES,
+  DomainError,
+  holdsDirectoryAdmin,
+  ROLE,
+  ROOT_EM_ROLES,
+  roleNameOf,
+} from '@entitle/domain';
+import {
+  catalogRoleAssignmentSchema,
+  directoryRoleAssignmentSchema,
+  isGuid,
+  parseBody,
+  requireGuid,
+} from '@entitle/dto';
+import { APP_CONFIG } from '@entitle/platform';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
+import { CatalogsRepository } from '@entitle/db';
+import type { FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { AuthorizationService } from '../auth/authorization.service';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { collection, entity, parseCollectionQuery } from '../common/collection';
+
+const FILTER = {
+  id: { type: 'guid' },
+  principalId: { type: 'guid' },
+  roleDefinitionId: { type: 'guid' },
+  directoryScopeId: { type: 'string' },
+  appScopeId: { type: 'string' },
+} as const;
+
+function graphRoleAssignment(r: RoleAssignmentRow): Record<string, unknown> {
+  return {
+    '@odata.type': '#microsoft.graph.unifiedRoleAssignment',
+    id: r.id,
+    principalId: r.principalId,
+    roleDefinitionId: r.roleDefinitionId,
+    directoryScopeId: r.directoryScopeId ?? '/',
+    appScopeId: r.appScopeId,
+  };
+}
+
+const CATALOG_SCOPE = /^\/AccessPackageCatalog\/([0-9a-fA-F-]{36})$/;
+
+/** Graph role assignments (SPEC §5): directory roles and catalog-scoped entitlement-management roles. */
+@Controller('v1.0/roleManagement')
+export class RoleAssignmentsController {
+  constructor(
+    @Inject(DirectoryRepository) private readonly directory: DirectoryRepository,
+    @Inject(CatalogsRepository) private readonly catalogs: CatalogsRepository,
+    @Inject(AuthorizationService) private readonly authz: AuthorizationService,
+    @Inject(DataSource) private readonly ds: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post('directory/roleAssignments')
+  @HttpCode(201)
+  async createDirectory(
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    this.authz.require(caller, 'directoryRoleAssignment.write');
+    const input = parseBody(directoryRoleAssignmentSchema, body, 'role assignment');
+    const role = roleNameOf(input.roleDefinitionId);
+    if (!role || !DIRECTORY_ROLES.includes(role)) {
+      throw new DomainError(
+        'InvalidProperty',
+        `roleDefinitionId ${input.roleDefinitionId} is not a directory role this system knows; use ${ROLE.globalAdministrator} (Global Administrator) or ${ROLE.identityGovernanceAdministrator} (Identity Governance Administrator)`,
+      );
+    }
+    if (input.directoryScopeId !== '/')
+      throw new DomainError(
+        'InvalidProperty',
+        `directoryScopeId must be "/", got ${JSON.stringify(input.directoryScopeId)}`,
+      );
+    if (role === 'globalAdministrator' && !caller.roles.some((r) => r.role === 'globalAdministrator')) {
+      throw new DomainError('Forbidden', 'Only a Global Administrator may assign the Global Administrator role.', {
+        graphCode: 'Authorization_RequestDenied',
+      });
+    }
+    await this.requirePrincipal(input.principalId);
+    return this.insert(
+      {
+        principalId: input.principalId,
+        roleDefinitionId: input.roleDefinitionId.toLowerCase(),
+        kind: 'directory',
+        directoryScopeId: '/',
+        appScopeId: null,
+        catalogId: null,
+      },
+      'roleManagement/directory/roleAssignments',
+    );
+  }
+
+  @Get('directory/roleAssignments')
+  async listDirectory(
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.list('directory', query, req, caller);
+  }
+
+  @Get('directory/roleAssignments/:id')
+  async getDirectory(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+    return this.get('directory', id, caller);
+  }
+
+  @Delete('directory/roleAssignments/:id')
+  @HttpCode(204)
+  async deleteDirectory(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {
+    const ra = await this.find('directory', id);
+    this.authz.require(caller, 'directoryRoleAssignment.write');
+    if (
+      roleNameOf(ra.roleDefinitionId) === 'globalAdministrator' &&
+      !caller.roles.some((r) => r.role === 'globalAdministrator')
+    ) {
+      throw new DomainError('Forbidden', 'Only a Global Administrator may remove a Global Administrator assignment.', {
+        graphCode: 'Authorization_RequestDenied',
+      });
+    }
+    await this.directory.deleteRoleAssignment(ra.id);
+  }
+
+  @Post('entitlementManagement/roleAssignments')
+  @HttpCode(201)
+  async createCatalogRole(
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const input = parseBody(catalogRoleAssignmentSchema, body, 'role assignment');
+    const role = roleNameOf(input.roleDefinitionId);
+    const known = [...CATALOG_ROLES, ...ROOT_EM_ROLES];
+    if (!role || !known.includes(role)) {
+      throw new DomainError(
+        'InvalidProperty',
+        `roleDefinitionId ${input.roleDefinitionId} is not an entitlement-management role; use Catalog owner ${ROLE.catalogOwner}, Catalog reader ${ROLE.catalogReader}, Access package manager ${ROLE.accessPackageManager}, Access package assignment manager ${ROLE.accessPackageAssignmentManager} or Catalog creator ${ROLE.catalogCreator}`,
+      );
+    }
+    let catalogId: string | null = null;
+    if (ROOT_EM_ROLES.includes(role)) {
+      if (input.appScopeId !== '/')
+        throw new DomainError('InvalidProperty', 'appScopeId must be "/" for the Catalog creator role');
+      if (!holdsDirectoryAdmin(caller.roles)) this.authz.require(caller, 'directoryRoleAssignment.write');
+    } else {
+      const m = CATALOG_SCOPE.exec(input.appScopeId);
+      if (!m || !isGuid(m[1]))
+        throw new DomainError(
+          'InvalidProperty',
+          `appScopeId must be "/AccessPackageCatalog/{catalogId}", got ${JSON.stringify(input.appScopeId)}`,
+        );
+      catalogId = (m[1] as string).toLowerCase();
+      if (!(await this.catalogs.find(catalogId)))
+        throw new DomainError('InvalidProperty', `appScopeId names catalog ${catalogId}, which does not exist`);
+      this.authz.require(caller, 'catalogRoleAssignment.write', catalogId);
+    }
+    await this.requirePrincipal(input.principalId);
+    return this.insert(
+      {
+        principalId: input.principalId,
+        roleDefinitionId: input.roleDefinitionId.toLowerCase(),
+        kind: 'entitlementManagement',
+        directoryScopeId: '/',
+        appScopeId: catalogId ? `/AccessPackageCatalog/${catalogId}` : '/',
+        catalogId,
+      },
+      'roleManagement/entitlementManagement/roleAssignments',
+    );
+  }
+
+  @Get('entitlementManagement/roleAssignments')
+  async listCatalogRoles(
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.list('entitlementManagement', query, req, caller);
+  }
+
+  @Get('entitlementManagement/roleAssignments/:id')
+  async getCatalogRole(
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.get('entitlementManagement', id, caller);
+  }
+
+  @Delete('entitlementManagement/roleAssignments/:id')
+  @HttpCode(204)
+  async deleteCatalogRole(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {
+    const ra = await this.find('entitlementManagement', id);
+    if (ra.catalogId) this.authz.require(caller, 'catalogRoleAssignment.write', ra.catalogId);
+    else this.authz.require(caller, 'directoryRoleAssignment.write');
+    await this.directory.deleteRoleAssignment(ra.id);
+  }
+
+  private async requirePrincipal(id: string): Promise<void> {
+    if (!(await this.directory.findPrincipal(id.toLowerCase()))) {
+      throw new DomainError('InvalidProperty', `principalId ${id} names no user or service principal`);
+    }
+  }
+
+  private async insert(
+    r: Omit<RoleAssignmentRow, 'id' | 'createdAt'>,
+    context: string,
+  ): Promise<Record<string, unknown>> {
+    const row = await this.directory.insertRoleAssignment({
+      id: randomUUID(),
+      ...r,
+      principalId: r.principalId.toLowerCase(),
+    });
+    if (!row)
+      throw new DomainError(
+        'Conflict',
+        `principal ${r.principalId} already holds role ${r.roleDefinitionId} at that scope`,
+      );
+    return entity(this.config, context, graphRoleAssignment(row));
+  }
+
+  private async find(kind: RoleAssignmentRow['kind'], id: string): Promise<RoleAssignmentRow> {
+    const ra = await this.directory.findRoleAssignment(requireGuid(id, 'role assignment'));
+    if (!ra || ra.kind !== kind) throw new DomainError('NotFound', `role assignment ${id} does not exist`);
+    return ra;
+  }
+
+  private async get(kind: RoleAssignmentRow['kind'], id: string, caller: Principal): Promise<Record<string, unknown>> {
+    this.authz.require(caller, 'roleAssignment.read');
+    const ra = await this.find(kind, id);
+    return entity(this.config, `roleManagement/${kind}/roleAssignments`, graphRoleAssignment(ra));
+  }
+
+  private async list(
+    kind: RoleAssignmentRow['kind'],
+    query: Record<string, unknown>,
+    req: FastifyRequest,
+    caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    this.authz.require(caller, 'roleAssignment.read');
+    const q = parseCollectionQuery(query, { filter: FILTER, select: Object.keys(FILTER) });
+    const page = await pageRoleAssignments(this.ds, kind, q.filter, q.top, q.after);
+    return collection(
+      req,
+      this.config,
+      `roleManagement/${kind}/roleAssignments`,
+      page.items.map(graphRoleAssignment),
+      page.next,
+      q.select,
+    );
+  }
+}

@@ -1,0 +1,332 @@
+import { refuseTargetUrl } from '@entitle/callout';
+import type { AppConfig } from '@entitle/config';
+import { CatalogsRepository, type ExtensionRow, ExtensionsRepository } from '@entitle/db';
+import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_RULES } from '@entitle/domain';
+import {
+  EXTENSION_ODATA,
+  type ExtensionInput,
+  parseExtension,
+  POP_AUTH,
+  requireGuid,
+  CALLBACK_CONFIG,
+  CLIENT_CONFIG,
+} from '@entitle/dto';
+import { formatIsoDuration } from '@entitle/domain';
+import { APP_CONFIG, QueueProducer } from '@entitle/platform';
+import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { AuthorizationService } from '../auth/authorization.service';
+import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { collection, entity, parseCollectionQuery } from '../common/collection';
+
+const EM = 'identityGovernance/entitlementManagement';
+
+export function graphExtension(x: ExtensionRow): Record<string, unknown> {
+  const pop = String(x.authentication['@odata.type'] ?? '') === POP_AUTH;
+  return {
+    '@odata.type': EXTENSION_ODATA[x.extensionType],
+    id: x.id,
+    displayName: x.displayName,
+    description: x.description,
+    createdBy: x.createdBy,
+    createdDateTime: new Date(x.createdAt).toISOString(),
+    lastModifiedBy: x.lastModifiedBy,
+    lastModifiedDateTime: new Date(x.modifiedAt).toISOString(),
+    endpointConfiguration: x.endpoint,
+    authenticationConfiguration: x.authentication,
+    clientConfiguration: {
+      '@odata.type': CLIENT_CONFIG,
+      timeoutInMilliseconds: x.timeoutMs,
+      maximumRetries: x.maximumRetries,
+    },
+    callbackConfiguration:
+      x.callbackTimeoutSeconds === null
+        ? null
+        : { '@odata.type': CALLBACK_CONFIG, timeoutDuration: formatIsoDuration(x.callbackTimeoutSeconds) },
+    // Read-only, beyond Graph: what the portal shows as "Type" and "Token security".
+    extensionType: x.extensionType,
+    tokenSecurity: pop ? 'proofOfPossession' : 'regular',
+    lastConnectionTest: x.lastConnectionTest,
+  };
+}
+
+const FILTER = {
+  id: { type: 'guid' },
+  displayName: { type: 'string' },
+  description: { type: 'string' },
+  createdDateTime: { type: 'datetime' },
+  lastModifiedDateTime: { type: 'datetime' },
+  extensionType: { type: 'enum', enumValues: ['assignmentRequest', 'preExpiration', 'customAccessPackage'] },
+} as const;
+const SELECTABLE = [
+  'displayName',
+  'description',
+  'createdBy',
+  'createdDateTime',
+  'lastModifiedBy',
+  'lastModifiedDateTime',
+  'endpointConfiguration',
+  'authenticationConfiguration',
+  'clientConfiguration',
+  'callbackConfiguration',
+  'extensionType',
+  'tokenSecurity',
+  'lastConnectionTest',
+];
+
+const V1 = `v1.0/${EM}/catalogs/:catalogId/customWorkflowExtensions`;
+const BETA_NEW = `beta/${EM}/accessPackageCatalogs/:catalogId/accessPackageCustomWorkflowExtensions`;
+const BETA_LEGACY = `beta/${EM}/accessPackageCatalogs/:catalogId/customAccessPackageWorkflowExtensions`;
+const V1_ALIAS = `v1.0/${EM}/accessPackageCatalogs/:catalogId/customWorkflowExtensions`;
+
+/**
+ * Custom extensions of a catalog (SPEC §2.2): the three types, their validation, the connection
+ * test on create and on endpoint/authentication change, delete refused while bound, and conversion
+ * of legacy extensions. Legacy extensions are created only on the beta legacy path.
+ */
+@Controller()
+export class ExtensionsController {
+  constructor(
+    @Inject(ExtensionsRepository) private readonly extensions: ExtensionsRepository,
+    @Inject(CatalogsRepository) private readonly catalogs: CatalogsRepository,
+    @Inject(AuthorizationService) private readonly authz: AuthorizationService,
+    @Inject(QueueProducer) private readonly queues: QueueProducer,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Post([V1, BETA_NEW, V1_ALIAS])
+  @HttpCode(201)
+  async create(
+    @Param('catalogId') catalogId: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.createIn(catalogId, body, caller, 'v1');
+  }
+
+  @Post(BETA_LEGACY)
+  @HttpCode(201)
+  async createLegacy(
+    @Param('catalogId') catalogId: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.createIn(catalogId, body, caller, 'legacy');
+  }
+
+  @Get([V1, BETA_NEW, BETA_LEGACY, V1_ALIAS])
+  async list(
+    @Param('catalogId') catalogId: string,
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const catalog = await this.catalog(catalogId, caller, 'extension.read');
+    const q = parseCollectionQuery(query, { filter: FILTER, select: SELECTABLE });
+    const page = await this.extensions.page(catalog, q.filter, q.top, q.after);
+    return collection(
+      req,
+      this.config,
+      `${EM}/catalogs('${catalog}')/customWorkflowExtensions`,
+      page.items.map(graphExtension),
+      page.next,
+      q.select,
+    );
+  }
+
+  @Get([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
+  async get(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const q = parseCollectionQuery(query, { filter: {}, select: SELECTABLE });
+    const x = await this.load(catalogId, id, caller, 'extension.read');
+    return entity(
+      this.config,
+      `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions`,
+      graphExtension(x),
+      q.select,
+    );
+  }
+
+  @Put([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
+  async replace(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    const input = this.parse(
+      body,
+      current.extensionType === 'customAccessPackage' ? 'legacy' : 'v1',
+      current.extensionType,
+    );
+    await this.checkBoundStagesAllow(current.id, input.extensionType, input.callbackTimeoutSeconds !== null);
+    const updated = await this.extensions.replace(current.id, input, caller.displayName);
+    if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    const endpointChanged =
+      JSON.stringify(current.endpoint) !== JSON.stringify(updated.endpoint) ||
+      JSON.stringify(current.authentication) !== JSON.stringify(updated.authentication);
+    if (endpointChanged) await this.requestConnectionTest(updated);
+    return entity(
+      this.config,
+      `${EM}/catalogs('${updated.catalogId}')/customWorkflowExtensions`,
+      graphExtension(updated),
+    );
+  }
+
+  @Delete([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
+  @HttpCode(204)
+  async remove(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<void> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    const result = await this.extensions.deleteIfUnbound(current.id);
+    if (result === 'bound') {
+      const b = await this.extensions.bindings(current.id);
+      throw new DomainError(
+        'Conflict',
+        `custom extension ${current.id} is used by ${b.map((x) => `policy "${x.policyDisplayName}" (${x.policyId}) at ${x.stage}`).join('; ')}; remove those bindings first`,
+      );
+    }
+  }
+
+  /** Converts a legacy extension to the new type with PoP tokens (SPEC §2.2). */
+  @Post([`${V1}/:id/convert`, `${BETA_NEW}/:id/convert`, `${BETA_LEGACY}/:id/convert`, `${V1_ALIAS}/:id/convert`])
+  @HttpCode(200)
+  async convert(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    const raw = (
+      body && typeof body === 'object' ? (body as Record<string, unknown>).extensionType : undefined
+    ) as unknown;
+    const target = (['assignmentRequest', 'preExpiration'] as const).find(
+      (t) => typeof raw === 'string' && t.toLowerCase() === raw.toLowerCase(),
+    );
+    if (!target)
+      throw new DomainError(
+        'InvalidProperty',
+        `extensionType: expected assignmentRequest or preExpiration, got ${JSON.stringify(raw)}`,
+      );
+    if (current.extensionType !== 'customAccessPackage') {
+      throw new DomainError(
+        'Conflict',
+        `custom extension ${current.id} is already a ${current.extensionType} extension; only legacy extensions are converted`,
+      );
+    }
+    const blocking = (await this.extensions.bindings(current.id)).filter((b) => {
+      const stage = parseStage(b.stage);
+      return !stage || !extensionAllowedAt(target, stage);
+    });
+    if (blocking.length) {
+      throw new DomainError(
+        'Conflict',
+        `custom extension ${current.id} cannot become ${target}: ${blocking.map((b) => `policy "${b.policyDisplayName}" (${b.policyId}) uses it at ${b.stage}`).join('; ')}`,
+      );
+    }
+    const updated = await this.extensions.replace(
+      current.id,
+      {
+        extensionType: target,
+        displayName: current.displayName,
+        description: current.description,
+        endpoint: current.endpoint,
+        authentication: { '@odata.type': POP_AUTH },
+        timeoutMs: current.timeoutMs,
+        maximumRetries: current.maximumRetries,
+        callbackTimeoutSeconds: null,
+      },
+      caller.displayName,
+    );
+    if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    await this.requestConnectionTest(updated);
+    return entity(
+      this.config,
+      `${EM}/catalogs('${updated.catalogId}')/customWorkflowExtensions`,
+      graphExtension(updated),
+    );
+  }
+
+  private async createIn(
+    catalogId: string,
+    body: unknown,
+    caller: Principal,
+    path: 'v1' | 'legacy',
+  ): Promise<Record<string, unknown>> {
+    const catalog = await this.catalog(catalogId, caller, 'extension.write');
+    const input = this.parse(body, path);
+    await this.queues.assertAvailable(calloutsQueue);
+    const row = await this.extensions.insert(randomUUID(), catalog, input, caller.displayName);
+    await this.requestConnectionTest(row);
+    return entity(this.config, `${EM}/catalogs('${catalog}')/customWorkflowExtensions`, graphExtension(row));
+  }
+
+  private parse(body: unknown, path: 'v1' | 'legacy', existingType?: ExtensionType): ExtensionInput {
+    return parseExtension(body, {
+      path,
+      existingType,
+      callbackMinSeconds: this.config.callbackTimeoutMin.seconds,
+      refuseUrl: (url) =>
+        refuseTargetUrl(url, { production: this.config.isProduction, allowedHosts: this.config.calloutAllowedHosts }),
+    });
+  }
+
+  /** On PUT: an extension bound at a stage must stay allowed there (type, and wait only where waiting is allowed). */
+  private async checkBoundStagesAllow(id: string, type: ExtensionType, waits: boolean): Promise<void> {
+    for (const b of await this.extensions.bindings(id)) {
+      const stage = parseStage(b.stage);
+      if (!stage) continue;
+      if (!extensionAllowedAt(type, stage) || (waits && !STAGE_RULES[stage].mayWait)) {
+        throw new DomainError(
+          'InvalidProperty',
+          `the change would not fit policy "${b.policyDisplayName}" (${b.policyId}), which uses this extension at ${b.stage}`,
+        );
+      }
+    }
+  }
+
+  private async requestConnectionTest(x: ExtensionRow): Promise<void> {
+    const modifiedAt = new Date(x.modifiedAt);
+    try {
+      await this.queues.add(
+        calloutsQueue,
+        'extension.test',
+        { v: 1, extensionId: x.id, modifiedAt: modifiedAt.toISOString() },
+        { jobId: jobIds.extensionTest(x.id, modifiedAt) },
+      );
+    } catch {
+      // The extension is saved; its lastConnectionTest stays empty until a later save or PUT.
+    }
+  }
+
+  private async catalog(id: string, caller: Principal, op: 'extension.read' | 'extension.write'): Promise<string> {
+    const c = await this.catalogs.find(requireGuid(id, 'catalog'));
+    if (!c) throw new DomainError('NotFound', `catalog ${id} does not exist`);
+    this.authz.require(caller, op, c.id);
+    return c.id;
+  }
+
+  private async load(
+    catalogId: string,
+    id: string,
+    caller: Principal,
+    op: 'extension.read' | 'extension.write',
+  ): Promise<ExtensionRow> {
+    const catalog = await this.catalog(catalogId, caller, op);
+    const x = await this.extensions.find(requireGuid(id, 'custom extension'));
+    if (!x || x.catalogId !== catalog)
+      throw new DomainError('NotFound', `custom extension ${id} does not exist in catalog ${catalogId}`);
+    return x;
+  }
+}

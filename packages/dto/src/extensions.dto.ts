@@ -1,0 +1,255 @@
+import { DomainError, type ExtensionType, formatIsoDuration, parseIsoDuration } from '@entitle/domain';
+import { z } from './errors-map';
+import { validationError } from './validation';
+
+/** Graph type names of the three extension kinds (SPEC §2.2). */
+export const EXTENSION_ODATA: Readonly<Record<ExtensionType, string>> = {
+  assignmentRequest: '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
+  preExpiration: '#microsoft.graph.accessPackageAssignmentWorkflowExtension',
+  customAccessPackage: '#microsoft.graph.customAccessPackageWorkflowExtension',
+};
+const ODATA_TO_TYPE = new Map(
+  Object.entries(EXTENSION_ODATA).map(([k, v]) => [v.slice(1).toLowerCase(), k as ExtensionType]),
+);
+
+export const LOGIC_APP = '#microsoft.graph.logicAppTriggerEndpointConfiguration';
+export const HTTP_ENDPOINT = '#microsoft.graph.httpRequestEndpoint';
+export const POP_AUTH = '#microsoft.graph.azureAdPopTokenAuthentication';
+export const REGULAR_AUTH = '#microsoft.graph.azureAdTokenAuthentication';
+export const CALLBACK_CONFIG = '#microsoft.graph.customExtensionCallbackConfiguration';
+export const CLIENT_CONFIG = '#microsoft.graph.customExtensionClientConfiguration';
+
+/** `@odata.type` with or without '#', compared case-insensitively (SPEC §2). */
+export function odataType(value: unknown): string | undefined {
+  return typeof value === 'string' ? value.replace(/^#/, '').toLowerCase() : undefined;
+}
+
+export function extensionTypeOf(value: unknown): ExtensionType | undefined {
+  const t = odataType(value);
+  return t ? ODATA_TO_TYPE.get(t) : undefined;
+}
+
+const text = (max: number) => z.string().max(max);
+
+const shape = z
+  .object({
+    '@odata.type': z.string().optional(),
+    displayName: z.string().trim().min(1).max(256),
+    description: text(4000).nullish(),
+    endpointConfiguration: z
+      .object({
+        '@odata.type': z.string().optional(),
+        subscriptionId: text(200).optional(),
+        resourceGroupName: text(200).optional(),
+        logicAppWorkflowName: text(200).optional(),
+        url: text(2048).optional(),
+        targetUrl: text(2048).optional(),
+      })
+      .loose(),
+    authenticationConfiguration: z
+      .object({ '@odata.type': z.string().optional(), resourceId: text(512).nullish() })
+      .loose()
+      .nullish(),
+    clientConfiguration: z
+      .object({
+        '@odata.type': z.string().optional(),
+        timeoutInMilliseconds: z.number().int().nullish(),
+        maximumRetries: z.number().int().nullish(),
+      })
+      .loose()
+      .nullish(),
+    callbackConfiguration: z
+      .object({
+        '@odata.type': z.string().optional(),
+        timeoutDuration: z.string().nullish(),
+        durationBeforeTimeout: z.string().nullish(),
+      })
+      .loose()
+      .nullish(),
+  })
+  .loose();
+
+export interface ExtensionInput {
+  extensionType: ExtensionType;
+  displayName: string;
+  description: string;
+  endpoint: Record<string, unknown>;
+  targetUrl: string;
+  authentication: Record<string, unknown>;
+  timeoutMs: number;
+  maximumRetries: number;
+  callbackTimeoutSeconds: number | null;
+}
+
+export interface ExtensionRules {
+  /** Where the body arrived: the v1.0 collection, or the beta legacy collection. */
+  path: 'v1' | 'legacy';
+  /** CALLBACK_TIMEOUT_MIN in seconds. */
+  callbackMinSeconds: number;
+  /** Checks a target URL (link-local, metadata, private addresses); returns a reason to refuse. */
+  refuseUrl: (url: string) => string | undefined;
+  /** On PUT: the stored type (a PUT never changes the type; /convert does). */
+  existingType?: ExtensionType;
+}
+
+const P14D = 14 * 86400;
+
+function bad(message: string): DomainError {
+  return new DomainError('InvalidProperty', message);
+}
+
+/** Validates and normalises an extension body (SPEC §2.2); every refusal names the field and the rule. */
+export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionInput {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new DomainError('BadRequest', 'The request body must be a JSON object describing the custom extension.');
+  }
+  const parsed = shape.safeParse(body);
+  if (!parsed.success) throw validationError(parsed.error, 'custom extension');
+  const b = parsed.data;
+
+  let extensionType: ExtensionType;
+  const declared = b['@odata.type'];
+  if (rules.path === 'legacy') {
+    if (declared !== undefined && extensionTypeOf(declared) !== 'customAccessPackage') {
+      throw bad(
+        `@odata.type ${JSON.stringify(declared)} cannot be created on the customAccessPackageWorkflowExtensions path; it takes ${EXTENSION_ODATA.customAccessPackage}`,
+      );
+    }
+    extensionType = 'customAccessPackage';
+  } else if (declared === undefined) {
+    extensionType = rules.existingType ?? 'assignmentRequest';
+  } else {
+    const t = extensionTypeOf(declared);
+    if (!t) {
+      throw bad(
+        `@odata.type ${JSON.stringify(declared)} is not a custom extension type; use ${EXTENSION_ODATA.assignmentRequest} or ${EXTENSION_ODATA.preExpiration}`,
+      );
+    }
+    if (t === 'customAccessPackage' && rules.existingType !== 'customAccessPackage') {
+      throw bad(
+        `@odata.type ${EXTENSION_ODATA.customAccessPackage} (legacy) can only be created through the beta path .../accessPackageCatalogs/{id}/customAccessPackageWorkflowExtensions`,
+      );
+    }
+    extensionType = t;
+  }
+  if (rules.existingType && extensionType !== rules.existingType) {
+    throw bad(
+      `@odata.type: an extension's type cannot be changed by PUT (it is ${EXTENSION_ODATA[rules.existingType]}); use /convert for legacy extensions`,
+    );
+  }
+
+  // endpointConfiguration
+  const ec = b.endpointConfiguration;
+  const ecType =
+    odataType(ec['@odata.type']) ??
+    (ec.targetUrl !== undefined && ec.url === undefined
+      ? HTTP_ENDPOINT.slice(1).toLowerCase()
+      : LOGIC_APP.slice(1).toLowerCase());
+  let endpoint: Record<string, unknown>;
+  let targetUrl: string;
+  if (ecType === LOGIC_APP.slice(1).toLowerCase()) {
+    const missing = (['subscriptionId', 'resourceGroupName', 'logicAppWorkflowName', 'url'] as const).filter(
+      (k) => !ec[k],
+    );
+    if (missing.length)
+      throw bad(`endpointConfiguration.${missing.join(', endpointConfiguration.')}: required for a Logic App endpoint`);
+    const resourcePath = `/subscriptions/${ec.subscriptionId}/resourceGroups/${ec.resourceGroupName}/providers/Microsoft.Logic/workflows/${ec.logicAppWorkflowName}`;
+    if (resourcePath.length > 150) {
+      throw bad(
+        `endpointConfiguration: the Logic App resource path is ${resourcePath.length} characters long; it must not exceed 150 characters`,
+      );
+    }
+    endpoint = {
+      '@odata.type': LOGIC_APP,
+      subscriptionId: ec.subscriptionId,
+      resourceGroupName: ec.resourceGroupName,
+      logicAppWorkflowName: ec.logicAppWorkflowName,
+      url: ec.url,
+    };
+    targetUrl = ec.url as string;
+  } else if (ecType === HTTP_ENDPOINT.slice(1).toLowerCase()) {
+    if (!ec.targetUrl) throw bad('endpointConfiguration.targetUrl: required for an httpRequestEndpoint');
+    endpoint = { '@odata.type': HTTP_ENDPOINT, targetUrl: ec.targetUrl };
+    targetUrl = ec.targetUrl;
+  } else {
+    throw bad(
+      `endpointConfiguration.@odata.type ${JSON.stringify(ec['@odata.type'])} is not supported; use ${LOGIC_APP} or ${HTTP_ENDPOINT}`,
+    );
+  }
+  const field = endpoint['@odata.type'] === LOGIC_APP ? 'endpointConfiguration.url' : 'endpointConfiguration.targetUrl';
+  const refused = rules.refuseUrl(targetUrl);
+  if (refused) throw bad(`${field}: ${refused}`);
+
+  // authenticationConfiguration
+  const ac = b.authenticationConfiguration;
+  let authentication: Record<string, unknown>;
+  const acType = odataType(ac?.['@odata.type']);
+  if (!ac || acType === undefined) {
+    if (extensionType === 'customAccessPackage')
+      throw bad(`authenticationConfiguration: required for a legacy extension (${REGULAR_AUTH} with resourceId)`);
+    authentication = { '@odata.type': POP_AUTH };
+  } else if (acType === POP_AUTH.slice(1).toLowerCase()) {
+    if (extensionType === 'customAccessPackage') {
+      throw bad(
+        `authenticationConfiguration: legacy custom access package extensions use regular tokens only (${REGULAR_AUTH}); convert the extension to use proof-of-possession`,
+      );
+    }
+    authentication = { '@odata.type': POP_AUTH };
+  } else if (acType === REGULAR_AUTH.slice(1).toLowerCase()) {
+    if (!ac.resourceId)
+      throw bad(
+        'authenticationConfiguration.resourceId: required for azureAdTokenAuthentication (it becomes the token audience)',
+      );
+    authentication = { '@odata.type': REGULAR_AUTH, resourceId: ac.resourceId };
+  } else {
+    throw bad(
+      `authenticationConfiguration.@odata.type ${JSON.stringify(ac['@odata.type'])} is not supported; use ${POP_AUTH} or ${REGULAR_AUTH}`,
+    );
+  }
+
+  // clientConfiguration: 200–30000 ms, 0–10 retries (Entra allows 200–2000 and 0–1).
+  const cc = b.clientConfiguration;
+  const timeoutMs = cc?.timeoutInMilliseconds ?? 1000;
+  const maximumRetries = cc?.maximumRetries ?? 1;
+  if (timeoutMs < 200 || timeoutMs > 30000)
+    throw bad(`clientConfiguration.timeoutInMilliseconds: must be from 200 to 30000, got ${timeoutMs}`);
+  if (maximumRetries < 0 || maximumRetries > 10)
+    throw bad(`clientConfiguration.maximumRetries: must be from 0 to 10, got ${maximumRetries}`);
+
+  // callbackConfiguration: present = launch and wait.
+  let callbackTimeoutSeconds: number | null = null;
+  const cb = b.callbackConfiguration;
+  if (cb) {
+    if (extensionType !== 'assignmentRequest') {
+      throw bad(
+        `callbackConfiguration: only assignment request workflow extensions can wait for a callback; a ${extensionType === 'preExpiration' ? 'pre-expiration' : 'legacy'} extension cannot`,
+      );
+    }
+    const raw = cb.timeoutDuration ?? cb.durationBeforeTimeout;
+    if (!raw) throw bad('callbackConfiguration.timeoutDuration: required (an ISO-8601 duration such as PT1H)');
+    const seconds = parseIsoDuration(raw);
+    if (seconds === undefined)
+      throw bad(
+        `callbackConfiguration.timeoutDuration: ${JSON.stringify(raw)} is not an ISO-8601 duration such as PT1H`,
+      );
+    if (seconds < rules.callbackMinSeconds) {
+      throw bad(
+        `callbackConfiguration.timeoutDuration: ${raw} is below the minimum ${formatIsoDuration(rules.callbackMinSeconds)}`,
+      );
+    }
+    if (seconds > P14D) throw bad(`callbackConfiguration.timeoutDuration: ${raw} is above the maximum P14D`);
+    callbackTimeoutSeconds = seconds;
+  }
+
+  return {
+    extensionType,
+    displayName: b.displayName,
+    description: b.description ?? '',
+    endpoint,
+    targetUrl,
+    authentication,
+    timeoutMs,
+    maximumRetries,
+    callbackTimeoutSeconds,
+  };
+}
