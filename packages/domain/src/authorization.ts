@@ -113,23 +113,23 @@ function names(roles: readonly RoleName[]): string {
 export function authorize(roles: readonly HeldRole[], operation: Operation, catalogId?: string): Decision {
   if (isDirectoryAdmin(roles)) return { allowed: true };
   if (ANY_SIGNED_IN.includes(operation)) return { allowed: true };
-  switch (operation) {
-    case 'catalog.create':
-      return roles.some((r) => r.role === 'catalogCreator')
-        ? { allowed: true }
-        : {
-            allowed: false,
-            reason: `creating a catalog needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator', 'catalogCreator'])}`,
-          };
-    case 'directory.write':
-    case 'directoryRoleAssignment.write':
-    case 'operations.view':
-      return {
-        allowed: false,
-        reason: `this operation needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator'])}`,
-      };
-    default:
-      break;
+  if (operation === 'catalog.create') {
+    return roles.some((r) => r.role === 'catalogCreator')
+      ? { allowed: true }
+      : {
+          allowed: false,
+          reason: `creating a catalog needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator', 'catalogCreator'])}`,
+        };
+  }
+  if (
+    operation === 'directory.write' ||
+    operation === 'directoryRoleAssignment.write' ||
+    operation === 'operations.view'
+  ) {
+    return {
+      allowed: false,
+      reason: `this operation needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator'])}`,
+    };
   }
   const allowedRoles = CATALOG_MATRIX[operation];
   if (!allowedRoles) return { allowed: false, reason: `operation ${operation} is not allowed` };

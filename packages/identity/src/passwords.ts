@@ -28,8 +28,13 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(hash, 'base64url');
-  const actual = await scrypt(secret, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  try {
+    const actual = await scrypt(secret, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) });
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  } catch {
+    // A corrupt stored hash (unusable scrypt parameters) verifies nothing; sign-in fails cleanly.
+    return false;
+  }
 }
 
 /** A client secret in the style Entra shows once: 40 URL-safe characters. */

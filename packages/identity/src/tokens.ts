@@ -91,10 +91,13 @@ export class TokenService {
       header = decodeProtectedHeader(token);
       const [, body] = token.split('.');
       payload = JSON.parse(Buffer.from(body ?? '', 'base64url').toString('utf8')) as JWTPayload;
+      if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+        throw new Error('the claims set is not a JSON object');
+      }
     } catch {
       throw new InvalidTokenError('the bearer token is not a JWT');
     }
-    if (!header.alg || header.alg === 'none' || header.alg.startsWith('HS')) {
+    if (typeof header.alg !== 'string' || !header.alg || header.alg === 'none' || header.alg.startsWith('HS')) {
       throw new InvalidTokenError(`tokens signed with alg ${JSON.stringify(header.alg)} are not accepted`);
     }
     if (payload.iss === this.options.issuer) return this.verifyLocal(token, header.kid);
