@@ -1,5 +1,6 @@
 // Helpers shared by the start and test scripts: spawning the five apps (SPEC §7 process contract).
 import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +13,18 @@ export function sh(cmd, args, opts = {}) {
     process.stderr.write(`\n${cmd} ${args.join(' ')} failed (exit ${r.status})\n`);
     process.exit(r.status ?? 1);
   }
+}
+
+/** A TCP port nobody listens on right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Starts every app as `node apps/<app>/dist/main.js`; worker health ports follow the gateway's. */

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, sh, startApps, stopApps, waitReady } from './lib.mjs';
+import { freePort, ROOT, sh, startApps, stopApps, waitReady } from './lib.mjs';
 
 const results = path.join(ROOT, '.test-results');
 mkdirSync(results, { recursive: true });
@@ -39,7 +39,7 @@ if (want('conformance')) {
   const { groups } = JSON.parse(readFileSync(path.join(ROOT, 'scripts/conformance-groups.json'), 'utf8'));
   const suite = path.resolve(ROOT, '..', 'shared', 'conformance');
   const needsSystem = groups.some((g) => !g.startsWith('lib/'));
-  const port = process.env.CONFORMANCE_GATEWAY_PORT ?? '3900';
+  const port = process.env.CONFORMANCE_GATEWAY_PORT ?? String(await freePort());
   const env = {
     ...process.env,
     NODE_ENV: 'test',
@@ -58,6 +58,8 @@ if (want('conformance')) {
     LOG_LEVEL: 'warn',
     GATEWAY_URL: `http://127.0.0.1:${port}`,
   };
+  for (const app of ['REQUEST_WORKER', 'CALLOUT_DISPATCHER', 'EXPIRY_SCHEDULER', 'TIMEOUT_REAPER'])
+    env[`HEALTH_PORT_${app}`] = String(await freePort());
   let procs = [];
   try {
     if (needsSystem) {

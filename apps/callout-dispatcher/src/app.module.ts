@@ -9,9 +9,7 @@ import {
   QueuesModule,
   WorkerLifecycle,
 } from '@entitle/platform';
-import { CatalogsRepository, ExtensionsRepository } from '@entitle/db';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
@@ -37,16 +35,6 @@ export class AppModule {
       providers: [
         WorkerLifecycle,
         ...signingProviders,
-        {
-          provide: CatalogsRepository,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => new CatalogsRepository(ds),
-        },
-        {
-          provide: ExtensionsRepository,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => new ExtensionsRepository(ds),
-        },
         DispatchService,
         ConnectionTestService,
         CalloutsProcessor,

@@ -1,5 +1,4 @@
 import type { AppConfig } from '@entitle/config';
-import { CatalogsRepository, ExtensionsRepository } from '@entitle/db';
 import {
   AppConfigModule,
   DatabaseModule,
@@ -11,16 +10,18 @@ import {
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { DataSource } from 'typeorm';
 import { AuthGuard } from './auth/auth.guard';
 import { IdentityModule } from './auth/identity.module';
 import { CatalogsController } from './catalogs/catalogs.controller';
 import { GraphExceptionFilter } from './common/graph-exception.filter';
 import { ExtensionsController } from './extensions/extensions.controller';
+import { AccessPackagesController } from './packages/access-packages.controller';
+import { PoliciesController } from './packages/policies.controller';
 import { DirectoryController } from './directory/directory.controller';
 import { RoleAssignmentsController } from './directory/role-assignments.controller';
 import { RequestsController } from './requests/requests.controller';
 import { RequestsService } from './requests/requests.service';
+import { RequestActionsService } from './requests/request-actions.service';
 
 export const APP = 'gateway';
 
@@ -43,6 +44,8 @@ export class AppModule {
       controllers: [
         CatalogsController,
         ExtensionsController,
+        AccessPackagesController,
+        PoliciesController,
         DirectoryController,
         RoleAssignmentsController,
         RequestsController,
@@ -50,17 +53,8 @@ export class AppModule {
       providers: [
         { provide: APP_FILTER, useClass: GraphExceptionFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
-        {
-          provide: CatalogsRepository,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => new CatalogsRepository(ds),
-        },
-        {
-          provide: ExtensionsRepository,
-          inject: [DataSource],
-          useFactory: (ds: DataSource) => new ExtensionsRepository(ds),
-        },
         RequestsService,
+        RequestActionsService,
       ],
     };
   }

@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '@entitle/config';
 import { boot, ReadinessService } from '@entitle/platform';
 import { Logger } from '@nestjs/common';
 import { APP, AppModule } from './app.module';
+import { graphError } from '@entitle/dto';
 import { sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 
@@ -23,6 +24,24 @@ async function main(): Promise<void> {
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
       // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.
+      // A declared body over the limit is answered 413 at once, and the rest of the upload is read
+      // and dropped, so the client gets the answer instead of a reset connection.
+      fastify.addHook('onRequest', async (request, reply) => {
+        const declared = Number(request.headers['content-length'] ?? 0);
+        if (declared > BODY_LIMIT) {
+          request.raw.resume();
+          await reply
+            .code(413)
+            .header('content-type', 'application/json')
+            .send(
+              graphError(
+                'RequestEntityTooLarge',
+                `The request body is ${declared} bytes; the limit is ${BODY_LIMIT} bytes (1 MiB).`,
+                String(request.id),
+              ),
+            );
+        }
+      });
       app.connectMicroservice({ strategy: domainEventServer(config) }, { inheritAppConfig: true });
       // The event subscription is a convenience (principle 5): it starts once Redis answers and
       // never holds up the API, which answers 503 for work that needs Redis meanwhile.

@@ -1,5 +1,14 @@
 import type { AppConfig } from '@entitle/config';
-import { assertMigrated, CalloutsRepository, createDataSource, RequestsRepository } from '@entitle/db';
+import {
+  AccessPackagesRepository,
+  assertMigrated,
+  CalloutsRepository,
+  CatalogsRepository,
+  createDataSource,
+  DirectoryRepository,
+  ExtensionsRepository,
+  RequestsRepository,
+} from '@entitle/db';
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, APP_NAME } from './tokens';
@@ -16,6 +25,16 @@ class DataSourceCloser implements OnApplicationShutdown {
     if (this.ds.isInitialized) await this.ds.destroy();
   }
 }
+
+/** Every repository, one instance each, for whichever app needs it. */
+const REPOSITORIES = [
+  RequestsRepository,
+  CalloutsRepository,
+  CatalogsRepository,
+  ExtensionsRepository,
+  AccessPackagesRepository,
+  DirectoryRepository,
+] as const;
 
 @Global()
 @Module({
@@ -35,10 +54,9 @@ class DataSourceCloser implements OnApplicationShutdown {
         return ds;
       },
     },
-    { provide: RequestsRepository, inject: [DataSource], useFactory: (ds: DataSource) => new RequestsRepository(ds) },
-    { provide: CalloutsRepository, inject: [DataSource], useFactory: (ds: DataSource) => new CalloutsRepository(ds) },
+    ...REPOSITORIES.map((R) => ({ provide: R, inject: [DataSource], useFactory: (ds: DataSource) => new R(ds) })),
     DataSourceCloser,
   ],
-  exports: [DataSource, RequestsRepository, CalloutsRepository],
+  exports: [DataSource, ...REPOSITORIES],
 })
 export class DatabaseModule {}

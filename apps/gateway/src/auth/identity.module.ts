@@ -1,5 +1,4 @@
 import type { AppConfig } from '@entitle/config';
-import { DirectoryRepository } from '@entitle/db';
 import { KeyStore, TokenService } from '@entitle/identity';
 import { APP_CONFIG } from '@entitle/platform';
 import { Global, Module } from '@nestjs/common';
@@ -15,7 +14,6 @@ import { SignInService } from './sign-in.service';
 @Module({
   controllers: [OAuthController, DiscoveryController],
   providers: [
-    { provide: DirectoryRepository, inject: [DataSource], useFactory: (ds: DataSource) => new DirectoryRepository(ds) },
     {
       provide: KeyStore,
       inject: [DataSource, APP_CONFIG],
@@ -37,6 +35,6 @@ import { SignInService } from './sign-in.service';
     SignInService,
     BootstrapService,
   ],
-  exports: [DirectoryRepository, KeyStore, TokenService, AuthorizationService, SignInService],
+  exports: [KeyStore, TokenService, AuthorizationService, SignInService],
 })
 export class IdentityModule {}

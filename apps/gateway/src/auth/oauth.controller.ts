@@ -29,14 +29,12 @@ export class OAuthController {
           'unsupported_grant_type',
           `grant_type ${JSON.stringify(grant)} is not supported; use client_credentials or password.`,
         );
-      void reply
-        .status(200)
-        .send({
-          access_token: issued.accessToken,
-          token_type: 'Bearer',
-          expires_in: issued.expiresIn,
-          ext_expires_in: issued.expiresIn,
-        });
+      void reply.status(200).send({
+        access_token: issued.accessToken,
+        token_type: 'Bearer',
+        expires_in: issued.expiresIn,
+        ext_expires_in: issued.expiresIn,
+      });
     } catch (err) {
       if (err instanceof OAuthError) {
         if (err.retryAfterSeconds) void reply.header('retry-after', String(err.retryAfterSeconds));

@@ -225,14 +225,19 @@ export class ExtensionsController {
         `custom extension ${current.id} is already a ${current.extensionType} extension; only legacy extensions are converted`,
       );
     }
-    const blocking = (await this.extensions.bindings(current.id)).filter((b) => {
+    const bindings = await this.extensions.bindings(current.id);
+    const blocked = bindings.filter((b) => {
       const stage = parseStage(b.stage);
       return !stage || !extensionAllowedAt(target, stage);
     });
-    if (blocking.length) {
+    if (blocked.length) {
+      // Name every stage of the blocking policies, so the caller sees the whole conflict at once.
+      const policies = new Set(blocked.map((b) => b.policyId));
+      const uses = bindings.filter((b) => policies.has(b.policyId));
       throw new DomainError(
         'Conflict',
-        `custom extension ${current.id} cannot become ${target}: ${blocking.map((b) => `policy "${b.policyDisplayName}" (${b.policyId}) uses it at ${b.stage}`).join('; ')}`,
+        `custom extension ${current.id} cannot become ${target}: it is bound to stages of another kind (${blocked.map((b) => b.stage).join(', ')}). ` +
+          `Uses: ${uses.map((b) => `policy "${b.policyDisplayName}" (${b.policyId}) at ${b.stage}`).join('; ')}`,
       );
     }
     const updated = await this.extensions.replace(

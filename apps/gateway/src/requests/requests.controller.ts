@@ -1,12 +1,45 @@
 import type { RequestRow } from '@entitle/db';
 import { DomainError, isAddRequest } from '@entitle/domain';
-import { createAssignmentRequestSchema, parseBody } from '@entitle/dto';
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post } from '@nestjs/common';
+import { createAssignmentRequestSchema, graphRequest, parseBody, requireGuid } from '@entitle/dto';
+import type { AppConfig } from '@entitle/config';
+import { RequestsRepository } from '@entitle/db';
+import { visibleCatalogs, holdsDirectoryAdmin } from '@entitle/domain';
+import { APP_CONFIG } from '@entitle/platform';
+import type { FastifyRequest } from 'fastify';
+import { collection, parseCollectionQuery } from '../common/collection';
+import { RequestActionsService } from './request-actions.service';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { RequestsService } from './requests.service';
 
 const EM = 'identityGovernance/entitlementManagement';
+const REQUEST_FILTER = {
+  id: { type: 'guid' },
+  requestType: { type: 'enum', enumValues: ['userAdd', 'adminAdd', 'userRemove', 'adminRemove', 'systemRemove'] },
+  state: {
+    type: 'enum',
+    enumValues: ['submitted', 'pendingApproval', 'delivering', 'delivered', 'deliveryFailed', 'denied', 'canceled'],
+  },
+  status: { type: 'string' },
+  justification: { type: 'string' },
+  createdDateTime: { type: 'datetime' },
+  completedDateTime: { type: 'datetime' },
+  'accessPackage/id': { type: 'guid' },
+  'target/id': { type: 'guid' },
+  'requestor/id': { type: 'guid' },
+} as const;
+const REQUEST_SELECT = [
+  'requestType',
+  'state',
+  'status',
+  'createdDateTime',
+  'completedDateTime',
+  'justification',
+  'answers',
+  'schedule',
+  'customExtensionCalloutInstances',
+];
 const OWN = /^filterByCurrentUser\(on='(target|requestor)'\)$/i;
 
 /** `/assignmentRequests` (SPEC §2.4), with the beta `accessPackageAssignmentRequests` alias. */
@@ -19,7 +52,45 @@ export class RequestsController {
   constructor(
     @Inject(RequestsService) private readonly service: RequestsService,
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
+    @Inject(RequestActionsService) private readonly actions: RequestActionsService,
+    @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
+
+  @Get()
+  async list(
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const q = parseCollectionQuery(query, { filter: REQUEST_FILTER, select: REQUEST_SELECT });
+    const visible = visibleCatalogs(caller.roles);
+    const scope = holdsDirectoryAdmin(caller.roles)
+      ? undefined
+      : { catalogIds: [...(visible ?? [])], principalId: caller.id };
+    const page = await this.requests.page(q.filter, q.top, q.after, scope);
+    const items = await Promise.all(
+      page.items.map(async (r) => graphRequest(r, await this.requests.listCallouts(r.id))),
+    );
+    return collection(req, this.config, `${EM}/assignmentRequests`, items, page.next, q.select);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  async cancel(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+    return this.actions.cancel(requireGuid(id, 'assignment request'), caller, (row) => {
+      if (row.requestorId === caller.id || row.targetId === caller.id) return;
+      this.authz.require(caller, 'request.cancel', row.catalogId);
+    });
+  }
+
+  @Post(':id/reprocess')
+  @HttpCode(200)
+  async reprocess(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+    return this.actions.reprocess(requireGuid(id, 'assignment request'), caller, (row) =>
+      this.authz.require(caller, 'request.adminCreate', row.catalogId),
+    );
+  }
 
   @Post()
   @HttpCode(201)

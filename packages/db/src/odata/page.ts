@@ -38,21 +38,23 @@ export async function queryPage<T>(
   const where = [...spec.where];
   if (spec.filter) where.push(filterToSql(spec.filter, spec.columns, params));
   if (after) {
-    params.push(new Date(after.createdAt), after.id);
+    params.push(after.createdAt, after.id);
     where.push(
       `(${spec.createdColumn}, ${spec.idColumn}) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`,
     );
   }
   params.push(top + 1);
-  const sql = `SELECT ${spec.select}, ${spec.createdColumn} AS "__created", ${spec.idColumn}::text AS "__id"
+  // The cursor keeps the creation time to the microsecond (a JS Date would round it to the millisecond
+  // and repeat the last row of a page on the next one).
+  const sql = `SELECT ${spec.select}, to_char(${spec.createdColumn} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "__created", ${spec.idColumn}::text AS "__id"
     FROM ${spec.from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY ${spec.createdColumn}, ${spec.idColumn} LIMIT $${params.length}`;
-  const found = await rows<T & { __created: Date; __id: string }>(q, sql, params);
+  const found = await rows<T & { __created: string; __id: string }>(q, sql, params);
   const page = found.slice(0, top);
   const last = page.at(-1);
   const items = page.map(({ __created: _c, __id: _i, ...rest }) => rest as unknown as T);
   return {
     items,
-    next: found.length > top && last ? { createdAt: new Date(last.__created).toISOString(), id: last.__id } : undefined,
+    next: found.length > top && last ? { createdAt: last.__created, id: last.__id } : undefined,
   };
 }

@@ -1,4 +1,5 @@
 export * from './catalogs.repository';
+export * from './access-packages.repository';
 export * from './callouts.repository';
 export * from './directory.repository';
 export * from './events.repository';

@@ -1,11 +1,27 @@
 import type { RequestSnapshot, RequestType } from '@entitle/domain';
+import type { FilterNode } from '@entitle/domain';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { ColumnMap } from '../odata/filter-sql';
+import { type PageCursor, queryPage } from '../odata/page';
 import { insertEvents } from './events.repository';
 import { one, rows } from './query';
 import type { CalloutRow, RequestContext, RequestRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
 
 export type Tx = Pick<EntityManager, 'query'>;
+
+export const REQUEST_FILTER_COLUMNS: ColumnMap = {
+  id: { column: 'r.id', type: 'guid' },
+  requestType: { column: 'r.request_type', type: 'enum' },
+  state: { column: 'r.state', type: 'enum' },
+  status: { column: 'r.status', type: 'string' },
+  justification: { column: 'r.justification', type: 'string' },
+  createdDateTime: { column: 'r.created_at', type: 'datetime' },
+  completedDateTime: { column: 'r.completed_at', type: 'datetime' },
+  'accessPackage/id': { column: 'r.access_package_id', type: 'guid' },
+  'target/id': { column: 'r.target_id', type: 'guid' },
+  'requestor/id': { column: 'r.requestor_id', type: 'guid' },
+};
 
 export interface NewRequest {
   id: string;
@@ -159,6 +175,46 @@ export class RequestsRepository {
       `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.target_id = $1 OR r.requestor_id = $1 ORDER BY r.created_at DESC LIMIT $2`,
       [principalId, limit],
     );
+  }
+
+  /** A page of requests; `scope` limits it to some catalogs or to one principal's own requests. */
+  async page(
+    filter: FilterNode | undefined,
+    top: number,
+    after: PageCursor | undefined,
+    scope: { catalogIds?: string[]; principalId?: string } | undefined,
+  ): Promise<{ items: RequestRow[]; next?: PageCursor }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (scope) {
+      params.push(scope.catalogIds ?? [], scope.principalId ?? null);
+      where.push(`(r.catalog_id = ANY($1::uuid[]) OR r.target_id = $2 OR r.requestor_id = $2)`);
+    }
+    return queryPage<RequestRow>(
+      this.ds,
+      {
+        select: REQUEST_COLUMNS,
+        from: 'assignment_requests r',
+        where,
+        params,
+        filter,
+        columns: REQUEST_FILTER_COLUMNS,
+        createdColumn: 'r.created_at',
+        idColumn: 'r.id',
+      },
+      top,
+      after,
+    );
+  }
+
+  /** The stage of the request's latest callout (where a failed request stopped). */
+  async latestCalloutStage(tx: Tx, requestId: string): Promise<string | undefined> {
+    const r = await one<{ stage: string }>(
+      tx,
+      `SELECT stage FROM callout_instances WHERE request_id = $1 ORDER BY created_at DESC LIMIT 1`,
+      [requestId],
+    );
+    return r?.stage;
   }
 
   async findById(id: string): Promise<RequestRow | undefined> {
