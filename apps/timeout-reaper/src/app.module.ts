@@ -9,6 +9,8 @@ import {
   QueuesModule,
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
+import { ApprovalDeadlines } from './reaper/approval-deadlines';
+import { ReaperService } from './reaper/reaper.service';
 
 export const APP = 'timeout-reaper';
 
@@ -26,7 +28,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      providers: [],
+      providers: [ApprovalDeadlines, ReaperService],
     };
   }
 }

@@ -1,5 +1,6 @@
 import { Foundation1764100000000 } from './1764100000000-foundation';
 import { Identity1764200000000 } from './1764200000000-identity';
+import { WaitsApprovals1764300000000 } from './1764300000000-waits-approvals';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
-export const MIGRATIONS = [Foundation1764100000000, Identity1764200000000];
+export const MIGRATIONS = [Foundation1764100000000, Identity1764200000000, WaitsApprovals1764300000000];
