@@ -10,6 +10,8 @@ import {
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ApprovalsController } from './approvals/approvals.controller';
+import { AssignmentsController } from './assignments/assignments.controller';
 import { AuthGuard } from './auth/auth.guard';
 import { IdentityModule } from './auth/identity.module';
 import { CatalogsController } from './catalogs/catalogs.controller';
@@ -46,6 +48,8 @@ export class AppModule {
         ExtensionsController,
         AccessPackagesController,
         PoliciesController,
+        AssignmentsController,
+        ApprovalsController,
         DirectoryController,
         RoleAssignmentsController,
         RequestsController,

@@ -3,5 +3,6 @@ export * from './extensions.dto';
 export * from './graph';
 export * from './packages.dto';
 export * from './requests.dto';
+export * from './resume.dto';
 export * from './validation';
 export * from './odata/filter';

@@ -1,6 +1,8 @@
 import type { AppConfig } from '@entitle/config';
 import {
   AccessPackagesRepository,
+  ApprovalsRepository,
+  AssignmentsRepository,
   assertMigrated,
   CalloutsRepository,
   CatalogsRepository,
@@ -34,6 +36,8 @@ const REPOSITORIES = [
   ExtensionsRepository,
   AccessPackagesRepository,
   DirectoryRepository,
+  ApprovalsRepository,
+  AssignmentsRepository,
 ] as const;
 
 @Global()

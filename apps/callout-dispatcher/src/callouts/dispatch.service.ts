@@ -15,6 +15,7 @@ import {
   parseRetryAfter,
   retryDelayMs,
   type RequestSnapshot,
+  STEP_STAGE,
 } from '@entitle/domain';
 import { APP_CONFIG, DomainEventPublisher, MetricsService, PermanentJobError, QueueProducer } from '@entitle/platform';
 import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
@@ -187,12 +188,19 @@ export class DispatchService implements OnApplicationShutdown {
       }
       let advanced: { requestId: string; version: number } | null = null;
       if (c.waits && verdict === 'delivered') {
-        if (row.deadlineAt && (await this.requests.setCallbackDeadline(tx, request.id, row.deadlineAt))) {
+        // The wait began (the deadline runs from now, on the instance). If a resume already took
+        // this instance, or the request moved on, there is nothing to announce.
+        const waitsHere =
+          STEP_STAGE[request.step] === c.stage &&
+          request.stepStarted &&
+          request.status === 'WaitingForCallback' &&
+          row.status === 'waitingForCallback';
+        if (waitsHere) {
           events.push({
             ...base,
             eventType: 'waitingForCallback',
             requestorMessage: WAITING,
-            detail: `deadline ${row.deadlineAt.toISOString()}`,
+            detail: `callback deadline ${row.deadlineAt?.toISOString() ?? '?'}`,
           });
         }
       } else {

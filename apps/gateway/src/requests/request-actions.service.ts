@@ -1,7 +1,9 @@
 import type { AppConfig } from '@entitle/config';
-import { type RequestRow, RequestsRepository } from '@entitle/db';
+import { CalloutsRepository, type RequestRow, RequestsRepository } from '@entitle/db';
 import {
   applyCancel,
+  applyResume,
+  isTerminal,
   DomainError,
   parseStage,
   type RequestSnapshot,
@@ -9,7 +11,8 @@ import {
   STEP_STAGE,
   stepState,
 } from '@entitle/domain';
-import { graphRequest } from '@entitle/dto';
+import { graphRequest, type ResumeInput } from '@entitle/dto';
+import { createHash } from 'node:crypto';
 import { APP_CONFIG, DomainEventPublisher, QueueProducer } from '@entitle/platform';
 import { jobIds, requestsQueue } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
@@ -31,6 +34,7 @@ const snapshotOf = (r: RequestRow): RequestSnapshot => ({
 export class RequestActionsService {
   constructor(
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
     @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -68,6 +72,108 @@ export class RequestActionsService {
     });
     const fresh = await this.requests.findById(id);
     return graphRequest(fresh ?? result.row, await this.requests.listCallouts(id));
+  }
+
+  /**
+   * Resume (SPEC §4), exactly once by construction: the request row is locked, then the instance;
+   * only an instance still waiting at the stage the request waits at takes the resume. A repeat of
+   * the resume that took effect (same stage, state, detail and source) answers 204 and changes
+   * nothing; anything else that comes too late is a 409 saying which case it is.
+   */
+  async resume(id: string, input: ResumeInput, caller: Principal, authorize: (row: RequestRow) => void): Promise<void> {
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify([input.stage, input.decision, input.detail ?? '', input.source ?? '']))
+      .digest('base64url');
+    const outcome = await this.requests.transaction(async (tx) => {
+      const row = await this.requests.lock(tx, id);
+      if (!row) throw new DomainError('NotFound', `assignment request ${id} does not exist`);
+      authorize(row);
+      const instance = await this.callouts.lock(tx, input.instanceId);
+      if (!instance || instance.requestId !== row.id) {
+        throw new DomainError(
+          'NotFound',
+          `customExtensionStageInstanceId ${input.instanceId} is not a callout of request ${row.id}`,
+          { graphCode: 'UnknownCustomExtensionStageInstance' },
+        );
+      }
+      if (instance.status === 'callbackReceived') {
+        if (instance.resumeFingerprint === fingerprint) return undefined;
+        throw new DomainError(
+          'Conflict',
+          `callout instance ${instance.id} was already resumed with a different answer; the first resume stands`,
+          { graphCode: 'AlreadyResumed' },
+        );
+      }
+      if (instance.status === 'callbackTimedOut') {
+        throw new DomainError(
+          'CallbackTimedOut',
+          `callout instance ${instance.id} timed out before this resume arrived; the request failed with CallbackTimedOut`,
+          { graphCode: 'CallbackTimedOut' },
+        );
+      }
+      if (instance.status !== 'waitingForCallback') {
+        throw new DomainError(
+          'NotWaitingAtStage',
+          `callout instance ${instance.id} does not wait for a callback (it is ${instance.status})`,
+          { graphCode: 'NotWaitingForCallback' },
+        );
+      }
+      if (instance.stage !== input.stage) {
+        throw new DomainError(
+          'NotWaitingAtStage',
+          `request ${row.id} is not waiting at stage ${input.stage}; callout instance ${instance.id} belongs to ${instance.stage}`,
+          { graphCode: 'StageMismatch' },
+        );
+      }
+      if (isTerminal(row.state)) {
+        throw new DomainError('InvalidState', `request ${row.id} is already ${row.state}; the resume changes nothing`, {
+          graphCode: 'RequestNotWaiting',
+        });
+      }
+      const next = applyResume(snapshotOf(row), input.stage, input.decision);
+      await this.callouts.markResumed(tx, instance.id, { detail: input.detail, fingerprint, source: input.source });
+      const version = await this.requests.update(tx, row.id, row.version, next, {
+        wakeAfterMs: next.step === 'finished' ? null : this.config.reconcileAfterMs,
+        callbackDeadlineAt: null,
+      });
+      const base = {
+        requestId: row.id,
+        stage: input.stage,
+        customExtensionId: instance.customExtensionId,
+        calloutInstanceId: instance.id,
+        source: input.source,
+        detail: input.detail,
+        actorId: caller.id,
+        actorDisplayName: caller.displayName,
+      };
+      const events = [{ ...base, eventType: 'resumed', requestorMessage: 'Process continues' }];
+      if (input.decision === 'denied')
+        events.push({ ...base, eventType: 'deniedByExtension', requestorMessage: null as unknown as string });
+      if (input.decision === 'canceled')
+        events.push({ ...base, eventType: 'canceledByExtension', requestorMessage: null as unknown as string });
+      await this.requests.insertEvents(tx, events);
+      return { next, version: version ?? row.version + 1 };
+    });
+    if (!outcome) return;
+    this.events.publish('request.changed', {
+      requestId: id,
+      state: outcome.next.state,
+      status: outcome.next.status,
+      step: outcome.next.step,
+      version: outcome.version,
+      at: new Date().toISOString(),
+    });
+    if (outcome.next.step !== 'finished') {
+      // Committed and armed (wake_at): if Redis refuses now, the reconciler enqueues it.
+      await this.queues
+        .add(
+          requestsQueue,
+          'request.advance',
+          { v: 1, requestId: id, version: outcome.version },
+          { jobId: jobIds.requestAdvance(id, outcome.version) },
+        )
+        .catch(() => undefined);
+    }
   }
 
   /** Runs a deliveryFailed request again from the stage where it failed, with a new callout. */

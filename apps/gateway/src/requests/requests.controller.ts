@@ -1,8 +1,10 @@
 import type { RequestRow } from '@entitle/db';
 import { DomainError, isAddRequest } from '@entitle/domain';
-import { createAssignmentRequestSchema, graphRequest, parseBody, requireGuid } from '@entitle/dto';
+import { createAssignmentRequestSchema, graphRequest, parseBody, parseResume, requireGuid } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
-import { RequestsRepository } from '@entitle/db';
+import { AccessPackagesRepository, AssignmentsRepository, DirectoryRepository, RequestsRepository } from '@entitle/db';
+import { graphAssignment } from '../assignments/assignments.controller';
+import { graphAccessPackage } from '../packages/access-packages.controller';
 import { visibleCatalogs, holdsDirectoryAdmin } from '@entitle/domain';
 import { APP_CONFIG } from '@entitle/platform';
 import type { FastifyRequest } from 'fastify';
@@ -55,6 +57,9 @@ export class RequestsController {
     @Inject(RequestActionsService) private readonly actions: RequestActionsService,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(AssignmentsRepository) private readonly assignments: AssignmentsRepository,
+    @Inject(AccessPackagesRepository) private readonly packages: AccessPackagesRepository,
+    @Inject(DirectoryRepository) private readonly directory: DirectoryRepository,
   ) {}
 
   @Get()
@@ -82,6 +87,17 @@ export class RequestsController {
       if (row.requestorId === caller.id || row.targetId === caller.id) return;
       this.authz.require(caller, 'request.cancel', row.catalogId);
     });
+  }
+
+  /** The callback of a launch-and-wait extension (SPEC §4); `/v1.0{CallbackUriPath}` lands here. */
+  @Post(':id/resume')
+  @HttpCode(204)
+  async resume(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<void> {
+    const requestId = requireGuid(id, 'assignment request');
+    const input = parseResume(body);
+    await this.actions.resume(requestId, input, caller, (row) =>
+      this.authz.require(caller, 'request.resume', row.catalogId),
+    );
   }
 
   @Post(':id/reprocess')
@@ -124,14 +140,52 @@ export class RequestsController {
   }
 
   @Get(':id')
-  async get(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+  async get(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
     const own = OWN.exec(id);
     if (own)
       return {
         '@odata.context': `$metadata#Collection(microsoft.graph.accessPackageAssignmentRequest)`,
         value: await this.service.mine(caller.id),
       };
-    return this.service.get(id, (row) => this.canRead(caller, row));
+    const expand = typeof query.$expand === 'string' ? query.$expand.split(',').map((e) => e.trim()) : [];
+    const unknown = expand.filter((e) => !['accessPackage', 'assignment', 'requestor'].includes(e));
+    if (unknown.length)
+      throw new DomainError(
+        'BadRequest',
+        `$expand=${unknown.join(',')} is not supported here; supported: accessPackage, assignment, requestor.`,
+      );
+    let row: RequestRow | undefined;
+    const out = await this.service.get(id, (r) => {
+      this.canRead(caller, r);
+      row = r;
+    });
+    if (!row) return out;
+    const r: RequestRow = row;
+    if (expand.includes('assignment')) {
+      const a = await this.assignments.find(r.assignmentId);
+      out.assignment = a ? graphAssignment(a) : null;
+    }
+    if (expand.includes('accessPackage')) {
+      const p = await this.packages.find(r.accessPackageId);
+      out.accessPackage = p ? graphAccessPackage(p) : null;
+    }
+    if (expand.includes('requestor')) {
+      const who = r.requestorId ? await this.directory.findPrincipal(r.requestorId) : undefined;
+      out.requestor = who
+        ? {
+            id: who.id,
+            objectId: who.id,
+            displayName: who.displayName,
+            email: who.mail,
+            principalName: who.userPrincipalName,
+          }
+        : null;
+    }
+    return out;
   }
 
   @Get(':id/history')

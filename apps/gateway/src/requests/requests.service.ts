@@ -1,5 +1,11 @@
 import type { AppConfig } from '@entitle/config';
-import { CalloutsRepository, listEvents, type RequestRow, RequestsRepository } from '@entitle/db';
+import {
+  AccessPackagesRepository,
+  CalloutsRepository,
+  listEvents,
+  type RequestRow,
+  RequestsRepository,
+} from '@entitle/db';
 import { DomainError, isAddRequest, submitted } from '@entitle/domain';
 import { type CreateAssignmentRequestInput, graphEvent, graphRequest, requireGuid } from '@entitle/dto';
 import { APP_CONFIG, childTraceparent, DomainEventPublisher, QueueProducer } from '@entitle/platform';
@@ -21,10 +27,51 @@ export type SubmitCheck = (catalogId: string, targetId: string) => void;
  * commits the request with its `submitted` event in one statement, enqueues the first
  * `request.advance`, and answers before any processing happens.
  */
+/** SPEC §2.4: userAdd / userRemove need the policy's self-service settings and target scope. */
+function selfServiceAllowed(
+  what: 'add' | 'remove',
+  policy:
+    | {
+        requestorSettings: Record<string, unknown>;
+        allowedTargetScope: string;
+        specificAllowedTargets: Array<{ userId?: string }>;
+      }
+    | undefined,
+  targetId: string,
+): void {
+  if (!policy) throw new DomainError('NotFound', 'the assignment policy no longer exists');
+  const setting = what === 'add' ? 'enableTargetsToSelfAddAccess' : 'enableTargetsToSelfRemoveAccess';
+  if (policy.requestorSettings[setting] !== true) {
+    throw new DomainError(
+      'Forbidden',
+      `the policy does not let users ${what} access themselves (requestorSettings.${setting} is not true)`,
+      {
+        graphCode: 'Authorization_RequestDenied',
+      },
+    );
+  }
+  if (what === 'add') {
+    const scope = policy.allowedTargetScope;
+    const listed = (policy.specificAllowedTargets ?? []).some((t) => t.userId?.toLowerCase() === targetId);
+    const ok =
+      scope === 'allMemberUsers' || scope === 'allDirectoryUsers' || (scope === 'specificDirectoryUsers' && listed);
+    if (!ok) {
+      throw new DomainError(
+        'Forbidden',
+        `user ${targetId} is not in the policy's allowed targets (allowedTargetScope ${scope})`,
+        {
+          graphCode: 'Authorization_RequestDenied',
+        },
+      );
+    }
+  }
+}
+
 @Injectable()
 export class RequestsService {
   constructor(
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(AccessPackagesRepository) private readonly packages: AccessPackagesRepository,
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
     @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
@@ -79,6 +126,7 @@ export class RequestsService {
           `user ${a.targetId} already has assignment ${found.activeAssignmentId} of access package ${a.accessPackageId}`,
         );
       }
+      if (input.requestType === 'userAdd') selfServiceAllowed('add', found.policy, found.target.id);
       const open = await this.requests.findOpenRequest(found.accessPackage.id, found.target.id, true);
       if (open) throw new DomainError('Conflict', `request ${open} for this user and access package is still open`);
       ids = {
@@ -97,6 +145,10 @@ export class RequestsService {
       const assignment = await this.requests.findAssignment(a.id);
       if (!assignment) throw new DomainError('NotFound', `assignment.id: assignment ${a.id} does not exist`);
       if (assignment.state === 'expired') throw new DomainError('Conflict', `assignment ${a.id} has already ended`);
+      if (input.requestType === 'userRemove') {
+        const policy = await this.packages.findPolicy(assignment.policyId);
+        selfServiceAllowed('remove', policy, assignment.targetId);
+      }
       const open = await this.requests.findOpenRequest(assignment.accessPackageId, assignment.targetId, false);
       if (open) throw new DomainError('Conflict', `removal request ${open} for this assignment is still open`);
       ids = {

@@ -1,10 +1,17 @@
 import { buildRequestPayload, callbackUriPath } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { type EventInput, type NewCallout, type RequestContext, RequestsRepository } from '@entitle/db';
+import {
+  ApprovalsRepository,
+  type EventInput,
+  type NewCallout,
+  type RequestContext,
+  RequestsRepository,
+} from '@entitle/db';
 import {
   advance,
   type AdvanceContext,
   formatIsoDuration,
+  parseIsoDuration,
   type RequestSnapshot,
   type Stage,
   type StageBinding,
@@ -41,6 +48,7 @@ export function targetUrlOf(endpoint: Record<string, unknown>): string {
 export class AdvanceService {
   constructor(
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(ApprovalsRepository) private readonly approvals: ApprovalsRepository,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
     @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -55,7 +63,12 @@ export class AdvanceService {
       const bindings: Partial<Record<Stage, StageBinding>> = {};
       for (const b of ctx.bindings)
         bindings[b.stage] = { extensionId: b.extensionId, waits: b.callbackTimeoutSeconds !== null };
-      const planCtx: AdvanceContext = { bindings, approvalRequired: false };
+      // SPEC §7a: userAdd goes through the policy's approval stages; adminAdd by a manager does not.
+      const approval = approvalSettingsOf(ctx);
+      const planCtx: AdvanceContext = {
+        bindings,
+        approvalRequired: ctx.request.requestType === 'userAdd' && approval.required,
+      };
       const plan = advance(snapshotOf(ctx.request), planCtx);
 
       const events: EventInput[] = [];
@@ -132,7 +145,13 @@ export class AdvanceService {
             break;
           }
           case 'requestApproval':
-            throw new PermanentJobError('approval stages are not supported yet');
+            await this.approvals.start(tx, requestId, approval.stages);
+            events.push({
+              requestId,
+              eventType: 'approvalRequested',
+              detail: `${approval.stages.length} approval stage(s)`,
+            });
+            break;
           case 'complete':
             break;
           default: {
@@ -189,4 +208,37 @@ function scheduleOf(ctx: RequestContext): { startAt: Date | null; endAt: Date | 
   const startAt = schedule.startDateTime ? new Date(schedule.startDateTime) : new Date();
   const explicit = schedule.expiration?.endDateTime ? new Date(schedule.expiration.endDateTime) : null;
   return { startAt, endAt: explicit && !Number.isNaN(explicit.getTime()) ? explicit : null };
+}
+
+interface ApprovalSettings {
+  required: boolean;
+  stages: Array<{
+    primaryApprovers: Array<{ userId: string }>;
+    justificationRequired: boolean;
+    durationSeconds: number;
+    duration: string;
+  }>;
+}
+
+function approvalSettingsOf(ctx: RequestContext): ApprovalSettings {
+  const raw = (ctx.policy.requestApprovalSettings ?? {}) as {
+    isApprovalRequiredForAdd?: boolean;
+    stages?: Array<{
+      durationBeforeAutomaticDenial?: string;
+      isApproverJustificationRequired?: boolean;
+      primaryApprovers?: Array<{ userId?: string }>;
+    }>;
+  };
+  const stages = (raw.stages ?? []).map((s) => {
+    const duration = s.durationBeforeAutomaticDenial ?? 'P14D';
+    return {
+      primaryApprovers: (s.primaryApprovers ?? [])
+        .filter((a) => typeof a.userId === 'string')
+        .map((a) => ({ userId: (a.userId as string).toLowerCase() })),
+      justificationRequired: s.isApproverJustificationRequired ?? false,
+      durationSeconds: parseIsoDuration(duration) ?? 14 * 86400,
+      duration,
+    };
+  });
+  return { required: (raw.isApprovalRequiredForAdd ?? false) && stages.length > 0, stages };
 }

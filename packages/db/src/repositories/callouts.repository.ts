@@ -81,6 +81,60 @@ export class CalloutsRepository {
     return row;
   }
 
+  /** A resume took effect: the instance has its answer (the caller holds the request's lock). */
+  async markResumed(
+    tx: Tx,
+    id: string,
+    r: { detail: string | null; fingerprint: string; source: string | null },
+  ): Promise<void> {
+    await tx.query(
+      `UPDATE callout_instances SET status = 'callbackReceived', detail = $2, resume_fingerprint = $3, resume_source = $4,
+              resumed_at = now(), modified_at = now() WHERE id = $1 AND status = 'waitingForCallback'`,
+      [id, r.detail, r.fingerprint, r.source],
+    );
+  }
+
+  /**
+   * The reaper's tick for callback deadlines (SPEC §4): in one transaction, claims up to `limit`
+   * waiting instances whose deadline passed (replicas skip each other's rows), marks them
+   * callbackTimedOut, fails their requests (deliveryFailed / CallbackTimedOut, as
+   * applyCallbackTimeout in packages/domain decides) and records the history. Set-based, so a
+   * tick costs in proportion to what is due. A resume holding the request's lock makes the reaper
+   * skip that row; whichever commits first wins, and the other sees the outcome.
+   */
+  async timeOutDue(
+    limit: number,
+  ): Promise<Array<{ calloutId: string; requestId: string; stage: string; version: number | null }>> {
+    return rows(
+      this.ds,
+      `WITH due AS (
+         SELECT i.id AS callout_id, r.id AS request_id, i.stage, i.custom_extension_id,
+                (r.state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled') AND r.step_started
+                  AND r.status = 'WaitingForCallback'
+                  AND r.step = CASE i.stage WHEN 'assignmentRequestCreated' THEN 'created' WHEN 'assignmentRequestApproved' THEN 'approved'
+                                            WHEN 'assignmentRequestGranted' THEN 'granted' WHEN 'assignmentRequestRemoved' THEN 'removed' END) AS waits_here
+           FROM callout_instances i JOIN assignment_requests r ON r.id = i.request_id
+          WHERE i.status = 'waitingForCallback' AND i.deadline_at IS NOT NULL AND i.deadline_at <= now()
+          ORDER BY i.deadline_at LIMIT $1
+          FOR UPDATE OF i, r SKIP LOCKED
+       ), inst AS (
+         UPDATE callout_instances c SET status = 'callbackTimedOut', modified_at = now() FROM due WHERE c.id = due.callout_id RETURNING c.id
+       ), req AS (
+         UPDATE assignment_requests r SET state = 'deliveryFailed', status = 'CallbackTimedOut', step = 'finished', step_started = false,
+                version = r.version + 1, wake_at = NULL, callback_deadline_at = NULL, modified_at = now(), completed_at = now()
+           FROM due WHERE r.id = due.request_id AND due.waits_here RETURNING r.id, r.version
+       ), ev AS (
+         INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail, requestor_message)
+         SELECT gen_random_uuid(), due.request_id, 'callbackTimedOut', due.stage, due.custom_extension_id, due.callout_id,
+                'no resume arrived before the callback deadline', 'Process expired'
+           FROM due
+       )
+       SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version
+         FROM due LEFT JOIN req ON req.id = due.request_id`,
+      [limit],
+    );
+  }
+
   async listAttempts(id: string): Promise<AttemptRow[]> {
     return rows<AttemptRow>(
       this.ds,

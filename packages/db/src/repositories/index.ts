@@ -1,5 +1,7 @@
 export * from './catalogs.repository';
 export * from './access-packages.repository';
+export * from './approvals.repository';
+export * from './assignments.repository';
 export * from './callouts.repository';
 export * from './directory.repository';
 export * from './events.repository';

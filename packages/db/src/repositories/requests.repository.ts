@@ -413,6 +413,14 @@ export class RequestsRepository {
     );
   }
 
+  async listCalloutsOfAssignment(assignmentId: string): Promise<CalloutRow[]> {
+    return rows<CalloutRow>(
+      this.ds,
+      `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.assignment_id = $1 ORDER BY c.created_at, c.id`,
+      [assignmentId],
+    );
+  }
+
   async listCallouts(requestId: string): Promise<CalloutRow[]> {
     return rows<CalloutRow>(
       this.ds,
