@@ -9,6 +9,7 @@ import {
   QueuesModule,
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
+import { SchedulerService } from './expiry/scheduler.service';
 
 export const APP = 'expiry-scheduler';
 
@@ -26,7 +27,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      providers: [],
+      providers: [SchedulerService],
     };
   }
 }

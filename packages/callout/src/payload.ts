@@ -81,3 +81,57 @@ export function buildRequestPayload(i: RequestPayloadInput): Record<string, unkn
   });
   return body;
 }
+
+export interface PreExpirationPayloadInput {
+  requestId: string;
+  calloutId: string;
+  stage: Stage;
+  catalog: { id: string; displayName: string; description: string };
+  accessPackage: { id: string; displayName: string; description: string };
+  policy: { id: string; displayName: string };
+  assignment: { id: string; state: string; status: string; startAt: Date | null; endAt: Date };
+  target: PayloadPrincipal;
+  requestor: PayloadPrincipal | null;
+}
+
+/**
+ * The pre-expiration callout (SPEC §3): the request that created the assignment, the assignment
+ * with its end time as `Assignment.Schedule.Expiration.EndDateTime`, and the requestor.
+ */
+export function buildPreExpirationPayload(i: PreExpirationPayloadInput): Record<string, unknown> {
+  return {
+    AccessPackageAssignmentRequestId: i.requestId,
+    CustomExtensionStageInstanceId: i.calloutId,
+    Stage: i.stage,
+    AccessPackage: {
+      Id: i.accessPackage.id,
+      DisplayName: s(i.accessPackage.displayName),
+      Description: s(i.accessPackage.description),
+    },
+    AccessPackageCatalog: {
+      Id: i.catalog.id,
+      DisplayName: s(i.catalog.displayName),
+      Description: s(i.catalog.description),
+    },
+    Assignment: {
+      Id: i.assignment.id,
+      State: s(i.assignment.state),
+      Status: s(i.assignment.status),
+      Target: {
+        Id: i.target.id,
+        ObjectId: i.target.id,
+        DisplayName: s(i.target.displayName),
+        PrincipalName: s(i.target.userPrincipalName),
+        Email: s(i.target.mail),
+      },
+      AssignmentPolicy: { Id: i.policy.id, DisplayName: s(i.policy.displayName) },
+      Schedule: {
+        StartDateTime: i.assignment.startAt ? i.assignment.startAt.toISOString() : '',
+        Expiration: { EndDateTime: i.assignment.endAt.toISOString(), Type: 'afterDateTime' },
+      },
+    },
+    Requestor: i.requestor
+      ? { Id: i.requestor.id, ObjectId: i.requestor.id, DisplayName: s(i.requestor.displayName) }
+      : { Id: 'system', ObjectId: '', DisplayName: 'Entitle' },
+  };
+}

@@ -8,6 +8,7 @@ import {
   CatalogsRepository,
   createDataSource,
   DirectoryRepository,
+  ExpiryRepository,
   ExtensionsRepository,
   RequestsRepository,
 } from '@entitle/db';
@@ -38,6 +39,7 @@ const REPOSITORIES = [
   DirectoryRepository,
   ApprovalsRepository,
   AssignmentsRepository,
+  ExpiryRepository,
 ] as const;
 
 @Global()

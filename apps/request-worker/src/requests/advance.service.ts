@@ -201,13 +201,26 @@ export class AdvanceService {
 
 /** The assignment's schedule: the request's schedule, else the policy's expiration (SPEC §2.6). */
 function scheduleOf(ctx: RequestContext): { startAt: Date | null; endAt: Date | null } {
-  const schedule = (ctx.request.schedule ?? {}) as {
-    startDateTime?: string;
-    expiration?: { endDateTime?: string; duration?: string; type?: string };
+  type Expiration = { endDateTime?: string; duration?: string; type?: string };
+  const schedule = (ctx.request.schedule ?? {}) as { startDateTime?: string; expiration?: Expiration };
+  const parsedStart = schedule.startDateTime ? new Date(schedule.startDateTime) : undefined;
+  const startAt = parsedStart && !Number.isNaN(parsedStart.getTime()) ? parsedStart : new Date();
+  const endOf = (e: Expiration | undefined): Date | null | undefined => {
+    if (!e) return undefined;
+    if (e.type === 'noExpiration') return null;
+    if (e.endDateTime) {
+      const end = new Date(e.endDateTime);
+      if (!Number.isNaN(end.getTime())) return end;
+    }
+    if (e.duration) {
+      const seconds = parseIsoDuration(e.duration);
+      if (seconds !== undefined) return new Date(startAt.getTime() + seconds * 1000);
+    }
+    return undefined;
   };
-  const startAt = schedule.startDateTime ? new Date(schedule.startDateTime) : new Date();
-  const explicit = schedule.expiration?.endDateTime ? new Date(schedule.expiration.endDateTime) : null;
-  return { startAt, endAt: explicit && !Number.isNaN(explicit.getTime()) ? explicit : null };
+  const fromRequest = endOf(schedule.expiration);
+  const endAt = fromRequest !== undefined ? fromRequest : (endOf(ctx.policy.expiration as Expiration) ?? null);
+  return { startAt, endAt };
 }
 
 interface ApprovalSettings {

@@ -5,6 +5,7 @@ export * from './assignments.repository';
 export * from './callouts.repository';
 export * from './directory.repository';
 export * from './events.repository';
+export * from './expiry.repository';
 export * from './extensions.repository';
 export * from './query';
 export * from './requests.repository';

@@ -364,14 +364,21 @@ export class RequestsRepository {
     );
   }
 
-  /** Creates the delivered assignment of an add request (its id was chosen at submission). */
+  /**
+   * Creates the delivered assignment of an add request (its id was chosen at submission), with its
+   * pre-expiration moments (end − 14 days, end − 1 day). A moment already past at delivery is marked
+   * fired now, so it never fires (SPEC §2.6).
+   */
   async deliverAssignment(
     tx: Tx,
     a: { id: string; request: RequestRow; startAt: Date | null; endAt: Date | null },
   ): Promise<void> {
     await tx.query(
-      `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id)
-       VALUES ($1, $2, $3, $4, $5, 'delivered', 'Delivered', $6, $7, $8)
+      `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
+         fourteen_day_at, one_day_at, fourteen_day_fired_at, one_day_fired_at, expire_fired_at)
+       SELECT $1, $2, $3, $4, $5, 'delivered', 'Delivered', $6, $7::timestamptz, $8, m.fourteen, m.one,
+              CASE WHEN m.fourteen <= now() THEN now() END, CASE WHEN m.one <= now() THEN now() END, NULL
+         FROM (SELECT $7::timestamptz - interval '14 days' AS fourteen, $7::timestamptz - interval '1 day' AS one) m
        ON CONFLICT (id) DO NOTHING`,
       [
         a.id,
