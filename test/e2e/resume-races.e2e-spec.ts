@@ -1,0 +1,143 @@
+import { eventually } from '@entitle/testing';
+import { adminAdd, resumeBody, scenarioViaApi, startSystem, type System } from './support';
+
+/**
+ * Exactly-once resume (SPEC §4, issue 6): many identical and conflicting resumes at once have one
+ * effect, and a resume racing the callback deadline ends in exactly one of the two outcomes,
+ * consistent across the request, the callout instance and the history.
+ */
+describe('resume races', () => {
+  let s: System;
+
+  beforeAll(async () => {
+    s = await startSystem('races');
+  });
+  afterAll(() => s?.stop());
+
+  async function waitingCallout(
+    hook: string,
+    requestId: string,
+  ): Promise<{ instanceId: string; callbackUriPath: string; receivedAt: number }> {
+    const call = await eventually(
+      () => {
+        const c = s.receiver.calls.find(
+          (x) => x.path === `/hooks/${hook}` && x.body?.AccessPackageAssignmentRequestId === requestId,
+        );
+        if (!c) throw new Error('no callout yet');
+        return c;
+      },
+      { timeoutMs: 20_000, what: `callout of ${requestId}` },
+    );
+    return {
+      instanceId: String(call.body?.CustomExtensionStageInstanceId),
+      callbackUriPath: String(call.body?.CallbackUriPath),
+      receivedAt: call.receivedAt,
+    };
+  }
+
+  it('200 identical and 50 conflicting resumes at once: one effect, one history event, no 5xx', async () => {
+    const sc = await scenarioViaApi(s, { stages: ['assignmentRequestCreated'], wait: 'PT10M', hook: 'concurrent' });
+    const requestId = await adminAdd(s, sc);
+    const w = await waitingCallout('concurrent', requestId);
+    const same = resumeBody(w.instanceId, 'the identical answer');
+    const calls = [
+      ...Array.from({ length: 200 }, () => ({ kind: 'same', body: same })),
+      ...Array.from({ length: 50 }, (_, i) => ({
+        kind: 'other',
+        body: resumeBody(w.instanceId, `conflicting answer ${i}`),
+      })),
+    ].sort(() => Math.random() - 0.5);
+    const results = await Promise.all(
+      calls.map(async (c) => ({
+        kind: c.kind,
+        detail: (c.body.data as { customExtensionStageInstanceDetail: string }).customExtensionStageInstanceDetail,
+        status: (await s.api('POST', `/v1.0${w.callbackUriPath}`, c.body)).status,
+      })),
+    );
+    expect(results.filter((r) => r.status >= 500)).toEqual([]);
+    expect(new Set(results.map((r) => r.status))).toEqual(
+      new Set(results.some((r) => r.status === 409) ? [204, 409] : [204]),
+    );
+
+    const [instance] = (await s.ds.query(`SELECT status, detail FROM callout_instances WHERE id = $1`, [
+      w.instanceId,
+    ])) as Array<{ status: string; detail: string }>;
+    expect(instance?.status).toBe('callbackReceived');
+    // Every resume that carried the winning answer got 204; every other one got 409.
+    for (const r of results) expect(r.status).toBe(r.detail === instance?.detail ? 204 : 409);
+    const events = (await s.ds.query(
+      `SELECT event_type FROM request_events WHERE request_id = $1 AND event_type = 'resumed'`,
+      [requestId],
+    )) as unknown[];
+    expect(events).toHaveLength(1);
+    await eventually(
+      async () => {
+        const [r] = (await s.ds.query(`SELECT state FROM assignment_requests WHERE id = $1`, [requestId])) as Array<{
+          state: string;
+        }>;
+        expect(r?.state).toBe('delivered');
+      },
+      { timeoutMs: 20_000 },
+    );
+    const [count] = (await s.ds.query(`SELECT count(*)::int AS n FROM assignments WHERE created_by_request_id = $1`, [
+      requestId,
+    ])) as Array<{ n: number }>;
+    expect(count?.n).toBe(1);
+  });
+
+  it('a resume racing the callback deadline: exactly one outcome, consistent everywhere', async () => {
+    const sc = await scenarioViaApi(s, { stages: ['assignmentRequestCreated'], wait: 'PT2S', hook: 'deadline' });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i += 1) ids.push(await adminAdd(s, sc));
+    const answers = await Promise.all(
+      ids.map(async (requestId, i) => {
+        const w = await waitingCallout('deadline', requestId);
+        // Aim at the deadline, spread a little either side of it.
+        const aim = w.receivedAt + 2_000 + (i - 6) * 60;
+        await new Promise((r) => setTimeout(r, Math.max(0, aim - Date.now())));
+        const res = await s.api('POST', `/v1.0${w.callbackUriPath}`, resumeBody(w.instanceId, `race ${i}`));
+        return {
+          requestId,
+          instanceId: w.instanceId,
+          status: res.status,
+          code: (res.body.error as { code?: string } | undefined)?.code,
+        };
+      }),
+    );
+    const outcomes = await Promise.all(
+      answers.map(async (a) =>
+        eventually(
+          async () => {
+            const [inst] = (await s.ds.query(`SELECT status FROM callout_instances WHERE id = $1`, [
+              a.instanceId,
+            ])) as Array<{ status: string }>;
+            const [req] = (await s.ds.query(`SELECT state, status FROM assignment_requests WHERE id = $1`, [
+              a.requestId,
+            ])) as Array<{ state: string; status: string }>;
+            const events = (
+              (await s.ds.query(`SELECT event_type FROM request_events WHERE request_id = $1`, [
+                a.requestId,
+              ])) as Array<{ event_type: string }>
+            ).map((e) => e.event_type);
+            if (a.status === 204) {
+              expect(inst?.status).toBe('callbackReceived');
+              expect(req?.state).toBe('delivered');
+              expect(events.filter((e) => e === 'resumed')).toHaveLength(1);
+              expect(events).not.toContain('callbackTimedOut');
+              return 'resumed';
+            }
+            expect(a.status).toBe(409);
+            expect(a.code).toBe('CallbackTimedOut');
+            expect(inst?.status).toBe('callbackTimedOut');
+            expect(req).toEqual({ state: 'deliveryFailed', status: 'CallbackTimedOut' });
+            expect(events).toContain('callbackTimedOut');
+            expect(events).not.toContain('resumed');
+            return 'timedOut';
+          },
+          { timeoutMs: 20_000 },
+        ),
+      ),
+    );
+    expect(outcomes).toHaveLength(12);
+  });
+});
