@@ -135,3 +135,32 @@ export function buildPreExpirationPayload(i: PreExpirationPayloadInput): Record<
       : { Id: 'system', ObjectId: '', DisplayName: 'Entitle' },
   };
 }
+
+/**
+ * The legacy flat shape that "custom access package" (beta) extensions receive (SPEC §3): the
+ * event name and the ids and names of what the request concerns, with no nesting.
+ */
+export function buildLegacyPayload(i: RequestPayloadInput): Record<string, unknown> {
+  return {
+    Event: i.stage,
+    Stage: i.stage,
+    AccessPackageAssignmentRequestId: i.requestId,
+    CustomExtensionStageInstanceId: i.calloutId,
+    RequestType: i.requestType,
+    State: i.state,
+    Status: i.status,
+    AccessPackageId: i.accessPackage.id,
+    AccessPackageName: s(i.accessPackage.displayName),
+    AccessPackagePolicyId: i.policy.id,
+    AccessPackagePolicyName: s(i.policy.displayName),
+    CatalogId: i.catalog.id,
+    CatalogName: s(i.catalog.displayName),
+    AssignmentId: i.assignment.id,
+    TargetId: i.target.id,
+    TargetDisplayName: s(i.target.displayName),
+    TargetEmail: s(i.target.mail),
+    TargetPrincipalName: s(i.target.userPrincipalName),
+    RequestorId: i.requestor?.id ?? '',
+    RequestorDisplayName: s(i.requestor?.displayName),
+  };
+}

@@ -1,4 +1,4 @@
-import { buildRequestPayload, callbackUriPath } from '@entitle/callout';
+import { buildLegacyPayload, buildRequestPayload, callbackUriPath, type RequestPayloadInput } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import {
   ApprovalsRepository,
@@ -103,7 +103,7 @@ export class AdvanceService {
             const ext = ctx.bindings.find((b) => b.stage === effect.stage);
             if (!ext) throw new PermanentJobError(`stage ${effect.stage} has no extension`);
             const calloutId = randomUUID();
-            const payload = buildRequestPayload({
+            const input: RequestPayloadInput = {
               requestId,
               calloutId,
               stage: effect.stage,
@@ -124,7 +124,9 @@ export class AdvanceService {
                       durationBeforeTimeout: formatIsoDuration(ext.callbackTimeoutSeconds),
                     }
                   : undefined,
-            });
+            };
+            // Legacy (beta) extensions receive the legacy flat shape.
+            const payload = ext.extensionType === 'customAccessPackage' ? buildLegacyPayload(input) : buildRequestPayload(input);
             callouts.push({
               id: calloutId,
               requestId,
