@@ -101,7 +101,9 @@ export class CpuTracker {
   sample(initial) {
     let pids;
     try {
-      pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+      pids = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .map(Number);
     } catch {
       return;
     }

@@ -90,7 +90,17 @@ function redisConnection(url, extra = {}) {
 
 const env = process.env;
 const role = process.argv[2];
-const stats = { jobs: 0, stale: 0, failed: 0, commits: 0, reads: 0, enqueued: 0, outbound: 0, outboundErrors: 0, http: 0 };
+const stats = {
+  jobs: 0,
+  stale: 0,
+  failed: 0,
+  commits: 0,
+  reads: 0,
+  enqueued: 0,
+  outbound: 0,
+  outboundErrors: 0,
+  http: 0,
+};
 
 async function main() {
   const prefix = `{${env.REF_PREFIX}}`;
@@ -228,7 +238,13 @@ async function main() {
               Id: r.assignment_id,
               State: assignmentState,
               Status: assignmentState ? 'Delivered' : '',
-              Target: { Id: r.target_id, ObjectId: r.target_id, DisplayName: r.t_name, PrincipalName: r.t_upn, Email: r.t_mail ?? '' },
+              Target: {
+                Id: r.target_id,
+                ObjectId: r.target_id,
+                DisplayName: r.t_name,
+                PrincipalName: r.t_upn,
+                Email: r.t_mail ?? '',
+              },
               AssignmentPolicy: catalog.policy,
             },
             Requestor: catalog.requestor,
@@ -279,7 +295,10 @@ async function main() {
       { connection, prefix, concurrency },
     );
     worker.on('error', () => undefined);
-    closers.push(() => worker.close(), () => callouts.close());
+    closers.push(
+      () => worker.close(),
+      () => callouts.close(),
+    );
   } else if (role === 'dispatcher') {
     const requests = new Queue('requests', { connection, prefix, defaultJobOptions: REQUESTS_OPTS });
     const target = new URL(env.REF_TARGET_URL);
@@ -374,7 +393,13 @@ async function main() {
         }
         await client.query(
           `INSERT INTO events (request_id, event_type, stage, callout_id, http_status) VALUES ($1, $2, $3, $4, $5)`,
-          [c.request_id, httpStatus !== null && httpStatus < 300 ? 'calloutSent' : 'calloutFailed', c.stage, c.id, httpStatus],
+          [
+            c.request_id,
+            httpStatus !== null && httpStatus < 300 ? 'calloutSent' : 'calloutFailed',
+            c.stage,
+            c.id,
+            httpStatus,
+          ],
         );
         await client.query('COMMIT');
         stats.commits++;
@@ -407,7 +432,11 @@ async function main() {
       { connection, prefix, concurrency },
     );
     worker.on('error', () => undefined);
-    closers.push(() => worker.close(), () => requests.close(), () => out.close());
+    closers.push(
+      () => worker.close(),
+      () => requests.close(),
+      () => out.close(),
+    );
   } else {
     throw new Error(`unknown role ${role}`);
   }

@@ -91,8 +91,14 @@ process.on('SIGTERM', () => void abortAll('SIGTERM', 143));
 // Child processes (receiver, reference roles) with an IPC stats channel.
 
 function forkChild(scope, file, args, childEnv, name) {
-  const execArgv = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${name}-${STAMP}.cpuprofile`] : [];
-  const child = fork(path.join(HERE, file), args, { env: { ...env, ...childEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  const execArgv = CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${name}-${STAMP}.cpuprofile`]
+    : [];
+  const child = fork(path.join(HERE, file), args, {
+    env: { ...env, ...childEnv },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv,
+  });
   let seq = 0;
   const waiters = new Map();
   let onReady;
@@ -280,7 +286,9 @@ async function waitTerminal(sys, progress, expected) {
       const { rows: states } = await sys.db.query(
         `SELECT state, status, step, step_started, count(*)::int AS n FROM ${sys.table} GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC`,
       );
-      throw new Error(`${sys.label}: no progress for ${STALL_MS} ms (${last}/${expected()} terminal): ${JSON.stringify(states)}`);
+      throw new Error(
+        `${sys.label}: no progress for ${STALL_MS} ms (${last}/${expected()} terminal): ${JSON.stringify(states)}`,
+      );
     }
     if (Date.now() > deadline || aborting) throw new Error(`${sys.label}: completion wait deadline passed`);
     await sleep(200);
@@ -288,7 +296,12 @@ async function waitTerminal(sys, progress, expected) {
 }
 
 async function snapshot(sys, redis) {
-  const [pgs, rs, jobs, recv] = await Promise.all([pgStats(sys.dbName), redisStats(redis), sys.jobCounts(), sys.receiver.stats()]);
+  const [pgs, rs, jobs, recv] = await Promise.all([
+    pgStats(sys.dbName),
+    redisStats(redis),
+    sys.jobCounts(),
+    sys.receiver.stats(),
+  ]);
   return { t: Date.now(), pg: pgs, redis: rs, jobs, recv, events: { ...(sys.events?.() ?? {}) } };
 }
 
@@ -311,7 +324,9 @@ async function waitQuiet(sys) {
       log(`${sys.label}: other processes still use ${pct.toFixed(0)}% of the machine; measuring anyway`);
       return pct;
     }
-    log(`${sys.label}: other processes use ${pct.toFixed(0)}% of the machine; waiting for quiet (max ${QUIET_WAIT_MS / 1000} s)`);
+    log(
+      `${sys.label}: other processes use ${pct.toFixed(0)}% of the machine; waiting for quiet (max ${QUIET_WAIT_MS / 1000} s)`,
+    );
     await sleep(3000);
   }
 }
@@ -330,7 +345,10 @@ async function measure(sys, redis, users) {
   if (warm.length) {
     log(`${sys.label}: warm-up with ${warm.length} requests`);
     const progress = {};
-    const [s] = await Promise.all([submitAll(sys, warm, progress), waitTerminal(sys, progress, () => progress.submitted ?? Infinity)]);
+    const [s] = await Promise.all([
+      submitAll(sys, warm, progress),
+      waitTerminal(sys, progress, () => progress.submitted ?? Infinity),
+    ]);
     warmOk = s.ok;
   }
   // Background activity (reconcilers, reaper/scheduler ticks, health) while idle, to subtract.
@@ -477,7 +495,9 @@ async function runEntitle(concurrency, redis) {
       timeout: 120_000,
     });
     if (mig.status !== 0) throw new Error(`migrate failed (${mig.status}): ${mig.stderr}${mig.stdout}`);
-    scope.add(`delete redis keys {${prefix}}`, async () => log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`));
+    scope.add(`delete redis keys {${prefix}}`, async () =>
+      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`),
+    );
 
     const receiver = await startReceiver(scope, `receiver-entitle-c${concurrency}`);
     // Count the domain events the apps publish on the event bus (exact, for this prefix only).
@@ -506,7 +526,9 @@ async function runEntitle(concurrency, redis) {
       appEnv[`HEALTH_PORT_${app}`] = String(await freePort());
     if (CPU_PROF) {
       fs.mkdirSync(PROF_DIR, { recursive: true });
-      appEnv.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROF_DIR}`.trim();
+      // Node refuses --cpu-prof in NODE_OPTIONS; a preload starts the inspector's profiler instead.
+      appEnv.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require ${path.join(HERE, 'cpu-prof-preload.cjs')}`.trim();
+      appEnv.BENCH_PROF_DIR = PROF_DIR;
     }
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `entitle-bench-c${concurrency}-`));
     let stopping = false;
@@ -538,12 +560,18 @@ async function runEntitle(concurrency, redis) {
     if (tokenRes.status !== 200) throw new Error(`token: ${tokenRes.status} ${await tokenRes.text()}`);
     const token = (await tokenRes.json()).access_token;
 
-    const catalog = await api(gw, token, 'POST', `${EM}/catalogs`, { displayName: 'bench catalog', description: 'e2e-continue' });
+    const catalog = await api(gw, token, 'POST', `${EM}/catalogs`, {
+      displayName: 'bench catalog',
+      description: 'e2e-continue',
+    });
     const ext = await api(gw, token, 'POST', `${EM}/catalogs/${catalog.id}/customWorkflowExtensions`, {
       '@odata.type': '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
       displayName: 'bench extension',
       description: 'launch and continue',
-      endpointConfiguration: { '@odata.type': '#microsoft.graph.httpRequestEndpoint', targetUrl: `${receiver.url}/hooks/bench` },
+      endpointConfiguration: {
+        '@odata.type': '#microsoft.graph.httpRequestEndpoint',
+        targetUrl: `${receiver.url}/hooks/bench`,
+      },
       authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
     });
     const pkg = await api(gw, token, 'POST', `${EM}/accessPackages`, {
@@ -583,7 +611,11 @@ async function runEntitle(concurrency, redis) {
       dbName,
       table: 'assignment_requests',
       receiver,
-      pids: { ...Object.fromEntries(procs.map((p) => [p.app, p.child.pid])), receiver: receiver.pid, 'bench client': process.pid },
+      pids: {
+        ...Object.fromEntries(procs.map((p) => [p.app, p.child.pid])),
+        receiver: receiver.pid,
+        'bench client': process.pid,
+      },
       checkAlive: () => unexpected,
       events: () => events,
       jobCounts: () => scrapeJobs(healthUrls),
@@ -642,7 +674,9 @@ async function runReference(concurrency, redis) {
     const db = new pg.Pool({ connectionString: dbUrl, max: 2 });
     scope.add('close bench pg pool', () => db.end());
     await db.query(REFERENCE_SCHEMA);
-    scope.add(`delete redis keys {${prefix}}`, async () => log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`));
+    scope.add(`delete redis keys {${prefix}}`, async () =>
+      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`),
+    );
 
     const receiver = await startReceiver(scope, `receiver-ref-c${concurrency}`);
     // A bearer token checked on every submission (RS256, as the gateway's tokens).
@@ -763,13 +797,31 @@ function gitState() {
 function report(results) {
   const out = [];
   out.push('');
-  out.push(`e2e-continue: N=${N} (warm-up ${WARMUP}), ${INFLIGHT} submissions in flight, 3 launch-and-continue stages, ${os.cpus().length} cores`);
+  out.push(
+    `e2e-continue: N=${N} (warm-up ${WARMUP}), ${INFLIGHT} submissions in flight, 3 launch-and-continue stages, ${os.cpus().length} cores`,
+  );
   out.push(`code: ${gitState()}`);
-  out.push('foreign CPU % = CPU used during the measured window by processes that are not part of this benchmark (other load on the machine).');
+  out.push(
+    'foreign CPU % = CPU used during the measured window by processes that are not part of this benchmark (other load on the machine).',
+  );
   out.push('');
   out.push(
     table(
-      ['system', 'conc', 'n', 'delivered', 'wall s', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'POST p50', 'POST p99', 'errors', 'foreign CPU %'],
+      [
+        'system',
+        'conc',
+        'n',
+        'delivered',
+        'wall s',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'POST p50',
+        'POST p99',
+        'errors',
+        'foreign CPU %',
+      ],
       results.map((r) => [
         r.system,
         r.concurrency,
@@ -832,9 +884,15 @@ function report(results) {
     table(
       ['', ...results.map((r) => `${r.system} c${r.concurrency}`)],
       [
-        ...groups.map((g) => [g, ...results.map((r) => (r.cpu.groups[g] === undefined ? '-' : f((r.cpu.groups[g] * 1000) / r.n, 0)))]),
+        ...groups.map((g) => [
+          g,
+          ...results.map((r) => (r.cpu.groups[g] === undefined ? '-' : f((r.cpu.groups[g] * 1000) / r.n, 0))),
+        ]),
         ['machine total', ...results.map((r) => f((r.cpu.machineMs * 1000) / r.n, 0))],
-        ['machine busy % (of all cores)', ...results.map((r) => f((100 * r.cpu.machineMs) / (r.cpu.wallMs * os.cpus().length), 0))],
+        [
+          'machine busy % (of all cores)',
+          ...results.map((r) => f((100 * r.cpu.machineMs) / (r.cpu.wallMs * os.cpus().length), 0)),
+        ],
       ],
     ),
   );
@@ -855,13 +913,17 @@ function report(results) {
     for (const c of CONCURRENCIES) {
       const a = results.find((r) => r.system === 'entitle' && r.concurrency === c);
       const b = results.find((r) => r.system === 'reference' && r.concurrency === c);
-      if (a && b) out.push(`at concurrency ${c}: entitle ${f(a.rps, 1)} req/s, reference ${f(b.rps, 1)} req/s, ratio ${f(a.rps / b.rps, 3)}`);
+      if (a && b)
+        out.push(
+          `at concurrency ${c}: entitle ${f(a.rps, 1)} req/s, reference ${f(b.rps, 1)} req/s, ratio ${f(a.rps / b.rps, 3)}`,
+        );
     }
     out.push(
       `entitle: ${f(e.rps, 1)} req/s p50 ${f(e.p50, 0)} ms p99 ${f(e.p99, 0)} ms (c=${e.concurrency}) | reference: ${f(ref.rps, 1)} req/s p50 ${f(ref.p50, 0)} ms p99 ${f(ref.p99, 0)} ms (c=${ref.concurrency}) | ratio ${f(e.rps, 1)}/${f(ref.rps, 1)} = ${f(e.rps / ref.rps, 3)}`,
     );
   } else {
-    for (const r of results) out.push(`${r.system}: ${f(r.rps, 1)} req/s p50 ${f(r.p50, 0)} ms p99 ${f(r.p99, 0)} ms (c=${r.concurrency})`);
+    for (const r of results)
+      out.push(`${r.system}: ${f(r.rps, 1)} req/s p50 ${f(r.p50, 0)} ms p99 ${f(r.p99, 0)} ms (c=${r.concurrency})`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -869,8 +931,11 @@ function report(results) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  log(`N=${N} warm-up=${WARMUP} worker concurrency ${CONCURRENCIES.join(',')} systems ${SYSTEMS.join(',')} (run ${STAMP})`);
-  if (!fs.existsSync(path.join(ROOT, 'apps/gateway/dist/main.js'))) throw new Error('apps are not built: run `pnpm build` first');
+  log(
+    `N=${N} warm-up=${WARMUP} worker concurrency ${CONCURRENCIES.join(',')} systems ${SYSTEMS.join(',')} (run ${STAMP})`,
+  );
+  if (!fs.existsSync(path.join(ROOT, 'apps/gateway/dist/main.js')))
+    throw new Error('apps are not built: run `pnpm build` first');
   const global = new Scope('global');
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: false });
   global.add('close redis', () => redis.quit());
@@ -878,7 +943,8 @@ async function main() {
   try {
     for (const c of CONCURRENCIES) {
       for (const s of SYSTEMS) {
-        const r = s === 'entitle' ? await runEntitle(c, redis) : s === 'reference' ? await runReference(c, redis) : undefined;
+        const r =
+          s === 'entitle' ? await runEntitle(c, redis) : s === 'reference' ? await runReference(c, redis) : undefined;
         if (!r) throw new Error(`unknown system ${s} (BENCH_SYSTEMS: entitle,reference)`);
         log(`${r.label}: ${f(r.rps, 1)} req/s, p50 ${f(r.p50, 0)} ms, p99 ${f(r.p99, 0)} ms`);
         results.push(r);

@@ -20,7 +20,8 @@ export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 export const KEEP = process.env.BENCH_KEEP === '1';
 export const HARD_TIMEOUT_MS = Number(process.env.BENCH_TIMEOUT_MS ?? 20 * 60_000);
-if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error(`BENCH_ROWS must be a positive integer, got ${process.env.BENCH_ROWS}`);
+if (!Number.isInteger(ROWS) || ROWS < 1)
+  throw new Error(`BENCH_ROWS must be a positive integer, got ${process.env.BENCH_ROWS}`);
 
 export function log(msg) {
   process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -170,7 +171,7 @@ export function summarizePlan(lines, patterns) {
       for (let j = k + 1; j < lines.length; j++) {
         const d = lines[j].search(/\S/);
         if (d <= depth || /^\s*->/.test(lines[j])) break;
-        if (/Index Cond|Filter|Buffers|Rows Removed|Heap Fetches/.test(lines[j])) out.push(`     ${lines[j].trim()}`);
+        if (/Index Cond|Recheck Cond|Filter|Buffers|Rows Removed|Heap Fetches|Sort Method|Sort Key/.test(lines[j])) out.push(`     ${lines[j].trim()}`);
       }
     }
   }
@@ -277,4 +278,12 @@ export function checkpoints(total) {
 
 export function machine() {
   return `node ${process.version}, ${require('node:os').cpus().length} cpu, ${Math.round(require('node:os').totalmem() / 1024 ** 3)} GiB`;
+}
+
+/** Other processes on this 2-core machine move the timings: print the load with the figures. */
+export function loadavg() {
+  return `load average ${require('node:os')
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`;
 }

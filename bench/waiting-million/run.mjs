@@ -20,6 +20,7 @@ import {
   fmtInt,
   fmtMs,
   freshDatabase,
+  loadavg,
   log,
   machine,
   median,
@@ -62,10 +63,11 @@ runBench('waiting-million', main);
 async function main() {
   const tAll = performance.now();
   print(`waiting-million: ${fmtInt(ROWS)} callouts waiting for their callback (issue 6)`);
-  print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*")`);
+  print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*"); ${loadavg()}`);
   print('');
 
   const redis = await redisClient();
+  onCleanup(() => deletePrefixKeys(redis, PREFIX)); // the queue meta keys the real reaper creates
   const redisBefore = { used: await usedMemory(redis), keys: await prefixKeys(redis, PREFIX) };
 
   const url = await freshDatabase(DB_NAME);
@@ -152,7 +154,12 @@ async function main() {
     table(
       ['', 'used_memory', `keys *${PREFIX}*`, 'bytes of those keys'],
       [
-        ['before loading', fmtBytes(redisBefore.used), fmtInt(redisBefore.keys.count), fmtBytes(redisBefore.keys.bytes)],
+        [
+          'before loading',
+          fmtBytes(redisBefore.used),
+          fmtInt(redisBefore.keys.count),
+          fmtBytes(redisBefore.keys.bytes),
+        ],
         [
           `after loading ${fmtInt(ROWS)} waiting`,
           fmtBytes(redisLoaded.used),
@@ -165,11 +172,18 @@ async function main() {
           fmtInt(redisAfter.keys.count),
           fmtBytes(redisAfter.keys.bytes),
         ],
-        ['difference after - before', fmtBytes(redisAfter.used - redisBefore.used), fmtInt(redisAfter.keys.count - redisBefore.keys.count), fmtBytes(redisAfter.keys.bytes - redisBefore.keys.bytes)],
+        [
+          'difference after - before',
+          fmtBytes(redisAfter.used - redisBefore.used),
+          fmtInt(redisAfter.keys.count - redisBefore.keys.count),
+          fmtBytes(redisAfter.keys.bytes - redisBefore.keys.bytes),
+        ],
       ],
     ),
   );
-  print('  (used_memory is server-wide: other clients of this Redis move it; the keys under the prefix are this run\'s own.)');
+  print(
+    "  (used_memory is server-wide: other clients of this Redis move it; the keys under the prefix are this run's own.)",
+  );
   if (WITH_REFERENCE) {
     const ref = await delayedJobReference(redis);
     print(
@@ -179,7 +193,9 @@ async function main() {
   }
   print('');
 
-  print(`(b) PostgreSQL after loading ${fmtInt(ROWS)} waiting and VACUUM ANALYZE, before any tick (pg_relation_size / pg_indexes_size / pg_total_relation_size)`);
+  print(
+    `(b) PostgreSQL after loading ${fmtInt(ROWS)} waiting and VACUUM ANALYZE, before any tick (pg_relation_size / pg_indexes_size / pg_total_relation_size)`,
+  );
   print(
     table(
       ['table', 'rows', 'heap', 'toast', 'indexes', 'total', 'total per row'],
@@ -214,7 +230,9 @@ async function main() {
       ['due \\ waiting', ...cps.map(fmtInt)],
       DUE.map((n) => [
         fmtInt(n),
-        ...cps.map((cp) => (results.has(`${cp}:${n}`) ? fmtMs(median(results.get(`${cp}:${n}`).map((r) => r.ms))) : '—')),
+        ...cps.map((cp) =>
+          results.has(`${cp}:${n}`) ? fmtMs(median(results.get(`${cp}:${n}`).map((r) => r.ms))) : '—',
+        ),
       ]),
     ),
   );
@@ -228,7 +246,9 @@ async function main() {
         const m = median(last(n).map((r) => r.ms));
         return [
           fmtInt(n),
-          last(n).map((r) => fmtMs(r.ms)).join(' / '),
+          last(n)
+            .map((r) => fmtMs(r.ms))
+            .join(' / '),
           fmtMs(m),
           String(last(n)[0].batches),
           fmtInt(last(n)[0].total),
@@ -238,7 +258,9 @@ async function main() {
     ),
   );
   print('');
-  print(`EXPLAIN (ANALYZE, BUFFERS) of the timeOutDue statement (limit ${BATCH}), rolled back, at ${fmtInt(ROWS)} waiting:`);
+  print(
+    `EXPLAIN (ANALYZE, BUFFERS) of the timeOutDue statement (limit ${BATCH}), rolled back, at ${fmtInt(ROWS)} waiting:`,
+  );
   for (const [label, lines] of explain) {
     print(`  ${label}`);
     for (const l of lines) print(`    ${l}`);
@@ -247,11 +269,18 @@ async function main() {
 
   if (WITH_REAPER) {
     const r = await realReaper(url, c, redis);
-    print('Real timeout-reaper process (apps/timeout-reaper/dist/main.js, TICK_INTERVAL_MS=500, LOG_LEVEL=warn) on the same database:');
+    print(
+      'Real timeout-reaper process (apps/timeout-reaper/dist/main.js, TICK_INTERVAL_MS=500, LOG_LEVEL=warn) on the same database:',
+    );
     print(
       table(
         ['phase', 'ticks', 'entitle_reaper_tick_seconds{kind="callback"}', `keys *${PREFIX}*`],
-        r.phases.map((p) => [p.label, fmtInt(p.ticks), p.figure, `${fmtInt(p.keys.count)} (${fmtBytes(p.keys.bytes)})`]),
+        r.phases.map((p) => [
+          p.label,
+          fmtInt(p.ticks),
+          p.figure,
+          `${fmtInt(p.keys.count)} (${fmtBytes(p.keys.bytes)})`,
+        ]),
       ),
     );
     print('  (busy tick = sum of the phase minus its idle ticks at the idle mean)');
@@ -259,7 +288,7 @@ async function main() {
     print(`  error lines logged by the reaper: ${r.errors}`);
     print('');
   }
-  print(`total wall time ${((performance.now() - tAll) / 1000).toFixed(0)} s`);
+  print(`total wall time ${((performance.now() - tAll) / 1000).toFixed(0)} s; ${loadavg()}`);
 }
 
 // ---- data ----------------------------------------------------------------------------------------
@@ -374,7 +403,13 @@ async function explainClaim(c, repo) {
     const lines = await explainRolledBack(c, sql, params);
     out.push([
       `${fmtInt(n)} due (of which the first ${Math.min(n, BATCH)} are claimed by this batch):`,
-      summarizePlan(lines, [/callout_instances_waiting_deadline_idx/, /Scan .* on callout_instances/, /Scan .* on assignment_requests/, /^\s*->\s*Limit/, /LockRows/]),
+      summarizePlan(lines, [
+        /callout_instances_waiting_deadline_idx/,
+        /Scan.* on (callout_instances|assignment_requests)/,
+        /^\s*->\s*(Limit|LockRows|Sort)\b/,
+        /(Update|Insert) on /,
+        /^\s*CTE /,
+      ]),
     ]);
   }
   void repo;
@@ -428,7 +463,10 @@ function freePort() {
 async function scrape(port) {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const pick = (suffix) => {
-    const m = new RegExp(`^entitle_reaper_tick_seconds_${suffix}\\{[^}]*kind="callback"[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(text);
+    const m = new RegExp(
+      `^entitle_reaper_tick_seconds_${suffix}\\{[^}]*kind="callback"[^}]*\\} ([0-9.e+-]+)$`,
+      'm',
+    ).exec(text);
     return m ? Number(m[1]) : 0;
   };
   return { sum: pick('sum'), count: pick('count') };

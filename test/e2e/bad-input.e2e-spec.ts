@@ -93,4 +93,27 @@ describe('bad input is refused cleanly', () => {
       expect(j.error.innerError['request-id']).toBeTruthy();
     }
   });
+
+  it('serves the OpenAPI document (Swagger UI at /docs, JSON at /docs-json) with every resource and examples', async () => {
+    expect((await fetch(`${s.gateway().url}/docs`)).status).toBe(200);
+    const doc = (await (await fetch(`${s.gateway().url}/docs-json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    const paths = Object.keys(doc.paths);
+    for (const p of [
+      '/catalogs',
+      '/customWorkflowExtensions',
+      '/accessPackages',
+      '/assignmentPolicies',
+      '/assignmentRequests',
+      '/resume',
+      '/assignments',
+      '/accessPackageAssignmentApprovals',
+    ]) {
+      expect(paths.some((x) => x.includes(p))).toBe(true);
+    }
+    expect(
+      JSON.stringify(doc.paths['/v1.0/identityGovernance/entitlementManagement/catalogs']?.post?.requestBody),
+    ).toContain('Marketing');
+  });
 });

@@ -6,6 +6,7 @@ import { APP, AppModule } from './app.module';
 import { graphError } from '@entitle/dto';
 import { sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
+import { setupOpenApi } from './common/openapi';
 
 /** SPEC §7a: a JSON body over 1 MiB is answered 413. */
 const BODY_LIMIT = 1024 * 1024;
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     configure: async (app) => {
       const fastify = app.getHttpAdapter().getInstance();
       const logger = new Logger('Gateway');
+      setupOpenApi(app, config);
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
       // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.

@@ -1,4 +1,5 @@
 export * from './directory.dto';
+export * from './examples';
 export * from './extensions.dto';
 export * from './graph';
 export * from './packages.dto';

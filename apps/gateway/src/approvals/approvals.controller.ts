@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { type ApprovalStageRow, ApprovalsRepository, RequestsRepository, type RequestRow } from '@entitle/db';
 import { applyApprovalDecision, DomainError, parseIsoDuration } from '@entitle/domain';
@@ -35,6 +37,8 @@ function graphStage(s: ApprovalStageRow, caller: Principal): Record<string, unkn
  * Approvals (SPEC §2.5): the approval of a request has the request's id; listed approvers decide
  * each stage (justification when required); the approver sees every detail an extension sent back.
  */
+@ApiTags('Approvals')
+@ApiBearerAuth()
 @Controller([`v1.0/${EM}/accessPackageAssignmentApprovals`, `beta/${EM}/accessPackageAssignmentApprovals`])
 export class ApprovalsController {
   constructor(
@@ -73,6 +77,7 @@ export class ApprovalsController {
     };
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.decision } })
   @Patch(':id/stages/:stageId')
   @HttpCode(204)
   async decide(

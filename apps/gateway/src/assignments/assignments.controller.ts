@@ -1,3 +1,4 @@
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { AppConfig } from '@entitle/config';
 import { type AssignmentRow, AssignmentsRepository, RequestsRepository } from '@entitle/db';
 import { DomainError, holdsDirectoryAdmin, visibleCatalogs } from '@entitle/domain';
@@ -63,6 +64,8 @@ const SELECT = [
 ];
 
 /** Assignments (SPEC §2.6): readable by catalog readers and above, and by the target. */
+@ApiTags('Assignments')
+@ApiBearerAuth()
 @Controller([`v1.0/${EM}/assignments`, `beta/${EM}/accessPackageAssignments`])
 export class AssignmentsController {
   constructor(

@@ -1,3 +1,4 @@
+import { ApiTags } from '@nestjs/swagger';
 import type { AppConfig } from '@entitle/config';
 import { KeyStore } from '@entitle/identity';
 import { APP_CONFIG } from '@entitle/platform';
@@ -6,6 +7,7 @@ import { Public } from './principal';
 
 /** OpenID discovery and the JWKS (SPEC §3.1): receivers verify our tokens with these alone. */
 @Public()
+@ApiTags('OAuth')
 @Controller()
 export class DiscoveryController {
   constructor(

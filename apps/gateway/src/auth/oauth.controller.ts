@@ -1,3 +1,4 @@
+import { ApiTags } from '@nestjs/swagger';
 import { DomainError } from '@entitle/domain';
 import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
@@ -6,6 +7,7 @@ import { OAuthError, SignInService } from './sign-in.service';
 
 /** POST /oauth2/v2.0/token (SPEC §5): form-encoded, RFC 6749 answers and errors. */
 @Public()
+@ApiTags('OAuth')
 @Controller('oauth2/v2.0')
 export class OAuthController {
   constructor(@Inject(SignInService) private readonly signIn: SignInService) {}

@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { CatalogsRepository, type CatalogRow } from '@entitle/db';
 import { DomainError, visibleCatalogs } from '@entitle/domain';
@@ -38,6 +40,8 @@ export const CATALOG_FILTER = {
 } as const;
 
 /** Catalogs (SPEC §2.1) on the v1.0 path and the beta `accessPackageCatalogs` alias. */
+@ApiTags('Catalogs')
+@ApiBearerAuth()
 @Controller([`v1.0/${EM}/catalogs`, `beta/${EM}/accessPackageCatalogs`, `v1.0/${EM}/accessPackageCatalogs`])
 export class CatalogsController {
   constructor(
@@ -46,6 +50,7 @@ export class CatalogsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.catalog } })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {

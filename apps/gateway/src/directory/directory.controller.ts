@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { DirectoryRepository, pagePrincipals, type PrincipalRow } from '@entitle/db';
 import { DomainError } from '@entitle/domain';
@@ -66,6 +68,8 @@ function conflictOnUnique(err: unknown, message: string): never {
 }
 
 /** The directory (SPEC §5): users and service principals; credentials are stored as slow hashes only. */
+@ApiTags('Directory')
+@ApiBearerAuth()
 @Controller('v1.0')
 export class DirectoryController {
   constructor(
@@ -75,6 +79,7 @@ export class DirectoryController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.user } })
   @Post('users')
   @HttpCode(201)
   async createUser(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -114,6 +119,7 @@ export class DirectoryController {
     return entity(this.config, 'users', graphUser(row));
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.servicePrincipal } })
   @Post('servicePrincipals')
   @HttpCode(201)
   async createServicePrincipal(

@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { DirectoryRepository, pageRoleAssignments, type RoleAssignmentRow } from '@entitle/db';
 import {
@@ -48,6 +50,8 @@ function graphRoleAssignment(r: RoleAssignmentRow): Record<string, unknown> {
 const CATALOG_SCOPE = /^\/AccessPackageCatalog\/([0-9a-fA-F-]{36})$/;
 
 /** Graph role assignments (SPEC §5): directory roles and catalog-scoped entitlement-management roles. */
+@ApiTags('Role assignments')
+@ApiBearerAuth()
 @Controller('v1.0/roleManagement')
 export class RoleAssignmentsController {
   constructor(
@@ -58,6 +62,7 @@ export class RoleAssignmentsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.directoryRoleAssignment } })
   @Post('directory/roleAssignments')
   @HttpCode(201)
   async createDirectory(
@@ -127,6 +132,7 @@ export class RoleAssignmentsController {
     await this.directory.deleteRoleAssignment(ra.id);
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.catalogRoleAssignment } })
   @Post('entitlementManagement/roleAssignments')
   @HttpCode(201)
   async createCatalogRole(

@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import { refuseTargetUrl } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import { CatalogsRepository, type ExtensionRow, ExtensionsRepository } from '@entitle/db';
@@ -86,6 +88,8 @@ const V1_ALIAS = `v1.0/${EM}/accessPackageCatalogs/:catalogId/customWorkflowExte
  * test on create and on endpoint/authentication change, delete refused while bound, and conversion
  * of legacy extensions. Legacy extensions are created only on the beta legacy path.
  */
+@ApiTags('Custom extensions')
+@ApiBearerAuth()
 @Controller()
 export class ExtensionsController {
   constructor(
@@ -96,6 +100,7 @@ export class ExtensionsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
   @Post([V1, BETA_NEW, V1_ALIAS])
   @HttpCode(201)
   async create(
@@ -106,6 +111,7 @@ export class ExtensionsController {
     return this.createIn(catalogId, body, caller, 'v1');
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
   @Post(BETA_LEGACY)
   @HttpCode(201)
   async createLegacy(
@@ -153,6 +159,7 @@ export class ExtensionsController {
     );
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
   @Put([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
   async replace(
     @Param('catalogId') catalogId: string,

@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, type AccessPackageRow, CatalogsRepository } from '@entitle/db';
 import { DomainError, visibleCatalogs } from '@entitle/domain';
@@ -47,6 +49,8 @@ const SELECT = [
 ];
 
 /** Access packages (SPEC §2.3), with the beta name `accessPackages` being the same. */
+@ApiTags('Access packages')
+@ApiBearerAuth()
 @Controller([`v1.0/${EM}/accessPackages`, `beta/${EM}/accessPackages`])
 export class AccessPackagesController {
   constructor(
@@ -56,6 +60,7 @@ export class AccessPackagesController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.accessPackage } })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {

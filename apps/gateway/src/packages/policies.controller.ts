@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, ExtensionsRepository, type PolicyRow } from '@entitle/db';
 import { DomainError, extensionAllowedAt, STAGE_RULES, visibleCatalogs } from '@entitle/domain';
@@ -67,6 +69,8 @@ const SELECT = [
  * Assignment policies (SPEC §2.3): full replacement on PUT, and the binding rules of
  * customExtensionStageSettings checked against the extensions (catalog, type, stage).
  */
+@ApiTags('Assignment policies')
+@ApiBearerAuth()
 @Controller([
   `v1.0/${EM}/assignmentPolicies`,
   `beta/${EM}/accessPackageAssignmentPolicies`,
@@ -80,6 +84,7 @@ export class PoliciesController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.policy } })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -128,6 +133,7 @@ export class PoliciesController {
     return entity(this.config, `${EM}/assignmentPolicies`, await this.present(p, q.expand), q.select);
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.policy } })
   @Put(':id')
   async replace(
     @Param('id') id: string,

@@ -1,3 +1,5 @@
+import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { EXAMPLES } from '@entitle/dto';
 import type { RequestRow } from '@entitle/db';
 import { DomainError, isAddRequest } from '@entitle/domain';
 import { createAssignmentRequestSchema, graphRequest, parseBody, parseResume, requireGuid } from '@entitle/dto';
@@ -45,6 +47,8 @@ const REQUEST_SELECT = [
 const OWN = /^filterByCurrentUser\(on='(target|requestor)'\)$/i;
 
 /** `/assignmentRequests` (SPEC §2.4), with the beta `accessPackageAssignmentRequests` alias. */
+@ApiTags('Assignment requests')
+@ApiBearerAuth()
 @Controller([
   `v1.0/${EM}/assignmentRequests`,
   `v1.0/${EM}/accessPackageAssignmentRequests`,
@@ -90,6 +94,7 @@ export class RequestsController {
   }
 
   /** The callback of a launch-and-wait extension (SPEC §4); `/v1.0{CallbackUriPath}` lands here. */
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.resume } })
   @Post(':id/resume')
   @HttpCode(204)
   async resume(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<void> {
@@ -108,6 +113,7 @@ export class RequestsController {
     );
   }
 
+  @ApiBody({ schema: { type: 'object', example: EXAMPLES.request } })
   @Post()
   @HttpCode(201)
   async create(

@@ -126,7 +126,8 @@ export class AdvanceService {
                   : undefined,
             };
             // Legacy (beta) extensions receive the legacy flat shape.
-            const payload = ext.extensionType === 'customAccessPackage' ? buildLegacyPayload(input) : buildRequestPayload(input);
+            const payload =
+              ext.extensionType === 'customAccessPackage' ? buildLegacyPayload(input) : buildRequestPayload(input);
             callouts.push({
               id: calloutId,
               requestId,
