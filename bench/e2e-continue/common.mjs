@@ -69,9 +69,11 @@ function cmdlineOf(pid) {
  * keeps the last value of processes that exit during the window (e.g. pool connections closed).
  */
 export class CpuTracker {
-  constructor(namedPids, dbName) {
+  /** `pgBackends`: pid → {db, app} from pg_stat_activity, kept up to date by the caller. */
+  constructor(namedPids, dbName, pgBackends = new Map()) {
     this.named = new Map(Object.entries(namedPids).map(([name, pid]) => [Number(pid), name]));
     this.dbName = dbName;
+    this.pgBackends = pgBackends;
     this.first = new Map();
     this.last = new Map();
     this.groupOf = new Map();
@@ -129,6 +131,15 @@ export class CpuTracker {
     this.timer.unref?.();
   }
 
+  /** A backend of the bench database is named after the client application that opened it. */
+  finalGroup(pid, g) {
+    const b = this.pgBackends.get(pid);
+    if (!b || !g.startsWith('postgres (')) return g;
+    if (b.app?.startsWith('e2e-continue')) return 'postgres ← bench harness';
+    if (b.db === this.dbName) return `postgres ← ${b.app || '?'}`;
+    return g;
+  }
+
   /** CPU ms per group over the window, with "other" = machine busy time minus every known group. */
   stop() {
     clearInterval(this.timer);
@@ -136,8 +147,9 @@ export class CpuTracker {
     const wallMs = performance.now() - this.t0;
     const machine = machineBusyMs() - this.machine0;
     const groups = {};
-    for (const [pid, g] of this.groupOf) {
-      if (g === 'other') continue;
+    for (const [pid, g0] of this.groupOf) {
+      if (g0 === 'other') continue;
+      const g = this.finalGroup(pid, g0);
       const d = (this.last.get(pid) ?? 0) - (this.first.get(pid) ?? 0);
       groups[g] = (groups[g] ?? 0) + Math.max(0, d);
     }

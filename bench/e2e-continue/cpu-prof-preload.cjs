@@ -1,5 +1,7 @@
-// Loaded with NODE_OPTIONS=--require (Node refuses --cpu-prof in NODE_OPTIONS) when BENCH_CPU_PROF=1:
-// profiles the whole process with the inspector and writes <app>-<pid>.cpuprofile on exit.
+// Loaded with --require (NODE_OPTIONS for the apps; Node refuses --cpu-prof there) when
+// BENCH_CPU_PROF=1. The first SIGUSR2 starts the inspector's sampling profiler, the second stops it
+// and writes <name>-<pid>.cpuprofile into BENCH_PROF_DIR, so the profile covers only the measured
+// window (not start-up). A profile still running at exit is written then.
 const fs = require('node:fs');
 const inspector = require('node:inspector');
 const path = require('node:path');
@@ -7,20 +9,28 @@ const path = require('node:path');
 const dir = process.env.BENCH_PROF_DIR;
 if (dir) {
   const m = /apps\/([^/]+)\/dist\/main\.js$/.exec(process.argv[1] ?? '');
-  const name = m ? m[1] : path.basename(process.argv[1] ?? 'node', '.js');
+  const name = m
+    ? m[1]
+    : `${path.basename(process.argv[1] ?? 'node', path.extname(process.argv[1] ?? ''))}${process.argv[2] ? `-${process.argv[2]}` : ''}`;
   const session = new inspector.Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.start');
-  let written = false;
-  process.on('exit', () => {
-    if (written) return;
-    written = true;
+  let running = false;
+  const write = () => {
+    if (!running) return;
+    running = false;
     session.post('Profiler.stop', (err, res) => {
-      if (!err && res?.profile) {
-        fs.mkdirSync(dir, { recursive: true });
-        fs.writeFileSync(path.join(dir, `${name}-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
-      }
+      if (err || !res?.profile) return;
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${name}-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
     });
+  };
+  process.on('SIGUSR2', () => {
+    if (running) write();
+    else {
+      running = true;
+      session.post('Profiler.start');
+    }
   });
+  process.on('exit', write);
 }

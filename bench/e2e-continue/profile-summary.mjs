@@ -54,11 +54,19 @@ for (const file of files) {
   const idle = byBucket.get('(idle)') ?? 0;
   const busy = total - idle;
   const pct = (v) => `${((100 * v) / busy).toFixed(1).padStart(5)}%`;
-  process.stdout.write(`\n${path.basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percent of busy)\n`);
+  process.stdout.write(
+    `\n${path.basename(file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percent of busy)\n`,
+  );
   process.stdout.write('  by package:\n');
-  for (const [b, us] of [...byBucket].filter(([b]) => b !== '(idle)').sort((a, c) => c[1] - a[1]).slice(0, top))
+  for (const [b, us] of [...byBucket]
+    .filter(([b]) => b !== '(idle)')
+    .sort((a, c) => c[1] - a[1])
+    .slice(0, top))
     process.stdout.write(`    ${pct(us)}  ${b}\n`);
   process.stdout.write('  top functions (self):\n');
-  for (const [fn, us] of [...byFn].sort((a, c) => c[1] - a[1]).filter(([k]) => !k.startsWith('(idle)')).slice(0, top))
+  for (const [fn, us] of [...byFn]
+    .sort((a, c) => c[1] - a[1])
+    .filter(([k]) => !k.startsWith('(idle)'))
+    .slice(0, top))
     process.stdout.write(`    ${pct(us)}  ${fn}\n`);
 }

@@ -105,7 +105,11 @@ const stats = {
 async function main() {
   const prefix = `{${env.REF_PREFIX}}`;
   const connection = redisConnection(env.REDIS_URL);
-  const db = new pg.Pool({ connectionString: env.REF_DB_URL, max: Number(env.REF_PG_POOL ?? 20) });
+  const db = new pg.Pool({
+    connectionString: env.REF_DB_URL,
+    max: Number(env.REF_PG_POOL ?? 20),
+    application_name: `ref-${role}`,
+  });
   const concurrency = Number(env.REF_CONCURRENCY ?? 32);
   const closers = [];
 

@@ -91,11 +91,9 @@ process.on('SIGTERM', () => void abortAll('SIGTERM', 143));
 // Child processes (receiver, reference roles) with an IPC stats channel.
 
 function forkChild(scope, file, args, childEnv, name) {
-  const execArgv = CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${PROF_DIR}`, `--cpu-prof-name=${name}-${STAMP}.cpuprofile`]
-    : [];
+  const execArgv = CPU_PROF ? ['--require', path.join(HERE, 'cpu-prof-preload.cjs')] : [];
   const child = fork(path.join(HERE, file), args, {
-    env: { ...env, ...childEnv },
+    env: { ...env, ...childEnv, ...(CPU_PROF ? { BENCH_PROF_DIR: PROF_DIR } : {}) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv,
   });
@@ -154,13 +152,26 @@ async function startReceiver(scope, name) {
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL and Redis helpers.
 
+let adminPool;
 async function adminQuery(sql, params) {
-  const c = new pg.Client({ connectionString: `${PG_BASE}/postgres` });
-  await c.connect();
+  adminPool ??= new pg.Pool({
+    connectionString: `${PG_BASE}/postgres`,
+    max: 2,
+    application_name: 'e2e-continue-admin',
+  });
+  return adminPool.query(sql, params);
+}
+
+/** pid → database and application name of every PostgreSQL client backend seen (for the CPU split). */
+const pgBackends = new Map();
+async function refreshPgBackends() {
   try {
-    return await c.query(sql, params);
-  } finally {
-    await c.end();
+    const { rows } = await adminQuery(
+      `SELECT pid, datname, application_name FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+    );
+    for (const r of rows) pgBackends.set(r.pid, { db: r.datname, app: r.application_name });
+  } catch {
+    // best effort
   }
 }
 
@@ -315,7 +326,7 @@ function foreignPct(cpu) {
 async function waitQuiet(sys) {
   const deadline = Date.now() + QUIET_WAIT_MS;
   for (;;) {
-    const t = new CpuTracker(sys.pids, sys.dbName);
+    const t = new CpuTracker(sys.pids, sys.dbName, pgBackends);
     t.start();
     await sleep(2000);
     const pct = foreignPct(t.stop());
@@ -359,8 +370,11 @@ async function measure(sys, redis, users) {
   const quietBefore = await waitQuiet(sys);
 
   log(`${sys.label}: measured run of ${measured.length} requests (${INFLIGHT} in flight)`);
-  const cpu = new CpuTracker(sys.pids, sys.dbName);
+  await refreshPgBackends();
+  const cpu = new CpuTracker(sys.pids, sys.dbName, pgBackends);
+  const pgTimer = setInterval(() => void refreshPgBackends(), 1000);
   cpu.start();
+  if (CPU_PROF) for (const pid of Object.values(sys.pids)) if (pid !== process.pid) process.kill(pid, 'SIGUSR2');
   const t0 = Date.now();
   const progress = {};
   const ticker = setInterval(() => log(`${sys.label}: ${progress.submitted ?? 0} submitted`), 10_000);
@@ -373,8 +387,11 @@ async function measure(sys, redis, users) {
     ]);
   } finally {
     clearInterval(ticker);
+    clearInterval(pgTimer);
   }
   const tSeen = Date.now();
+  if (CPU_PROF) for (const pid of Object.values(sys.pids)) if (pid !== process.pid) process.kill(pid, 'SIGUSR2');
+  await refreshPgBackends();
   const cpuUse = cpu.stop();
   await sleep(SETTLE_MS);
   const s1 = await snapshot(sys, redis);
@@ -418,6 +435,7 @@ async function measure(sys, redis, users) {
   return {
     system: sys.system,
     label: sys.label,
+    pids: sys.pids,
     concurrency: sys.concurrency,
     n,
     delivered: r.delivered,
@@ -543,7 +561,7 @@ async function runEntitle(concurrency, redis) {
       stopping = true;
       await stopApps(procs);
     });
-    await waitReady(procs, 90_000);
+    await waitReady(procs, 180_000);
     log(`${label}: apps ready (logs in ${logDir})`);
 
     const gw = `http://127.0.0.1:${gatewayPort}`;
@@ -587,7 +605,7 @@ async function runEntitle(concurrency, redis) {
       customExtensionStageSettings: STAGES.map((stage) => ({ stage, customExtension: { id: ext.id } })),
     });
 
-    const db = new pg.Pool({ connectionString: dbUrl, max: 2 });
+    const db = new pg.Pool({ connectionString: dbUrl, max: 2, application_name: 'e2e-continue-bench' });
     scope.add('close bench pg pool', () => db.end());
     const users = await insertUsers(db, 'principals', N + WARMUP);
     const http = new HttpPool(gw, { connections: INFLIGHT, pipelining: 1 });
@@ -671,7 +689,7 @@ async function runReference(concurrency, redis) {
   try {
     await adminQuery(`CREATE DATABASE "${dbName}"`);
     scope.add(`drop database ${dbName}`, () => dropDatabase(dbName));
-    const db = new pg.Pool({ connectionString: dbUrl, max: 2 });
+    const db = new pg.Pool({ connectionString: dbUrl, max: 2, application_name: 'e2e-continue-bench' });
     scope.add('close bench pg pool', () => db.end());
     await db.query(REFERENCE_SCHEMA);
     scope.add(`delete redis keys {${prefix}}`, async () =>
@@ -878,8 +896,24 @@ function report(results) {
         .join(', ')}`,
     );
   out.push('');
-  out.push('CPU per request in machine-µs (whole measured window, sampled from /proc):');
-  const groups = [...new Set(results.flatMap((r) => Object.keys(r.cpu.groups)))];
+  out.push('CPU per request in machine-µs (measured window, sampled from /proc; PostgreSQL backends by client app):');
+  const FOREIGN = ['other', 'postgres (other dbs)'];
+  const ours = (r) => Object.entries(r.cpu.groups).filter(([g]) => !FOREIGN.includes(g));
+  for (const r of results) {
+    r.cpu.groups['= postgres, bench db (sum)'] = ours(r)
+      .filter(([g]) => g.startsWith('postgres ←') && g !== 'postgres ← bench harness')
+      .reduce((a, [, v]) => a + v, 0);
+    r.cpu.groups['= apps (sum)'] = Object.keys(r.pids)
+      .filter((k) => k !== 'receiver' && k !== 'bench client')
+      .reduce((a, k) => a + (r.cpu.groups[k] ?? 0), 0);
+    r.cpu.groups['= everything of this benchmark'] = ours(r)
+      .filter(([g]) => !g.startsWith('='))
+      .reduce((a, [, v]) => a + v, 0);
+  }
+  const order = (g) => (g.startsWith('=') ? 3 : FOREIGN.includes(g) ? 4 : g.startsWith('postgres') ? 1 : 0);
+  const groups = [...new Set(results.flatMap((r) => Object.keys(r.cpu.groups)))].sort(
+    (a, b) => order(a) - order(b) || a.localeCompare(b),
+  );
   out.push(
     table(
       ['', ...results.map((r) => `${r.system} c${r.concurrency}`)],
@@ -939,6 +973,7 @@ async function main() {
   const global = new Scope('global');
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: false });
   global.add('close redis', () => redis.quit());
+  global.add('close admin pool', () => adminPool?.end());
   const results = [];
   try {
     for (const c of CONCURRENCIES) {
@@ -955,7 +990,7 @@ async function main() {
     if (env.BENCH_JSON) fs.writeFileSync(env.BENCH_JSON, JSON.stringify(results, null, 2));
     await global.close();
   }
-  if (CPU_PROF) log(`CPU profiles in ${PROF_DIR}`);
+  if (CPU_PROF) log(`CPU profiles of the measured windows in ${PROF_DIR} (read with profile-summary.mjs)`);
 }
 
 main().then(

@@ -36,8 +36,15 @@ import {
   usedMemory,
 } from '../lib/million-common.mjs';
 
-const { createDataSource, ExpiryRepository, RequestsRepository, insertCatalog, insertExtension, insertUser, assertMigrated } =
-  db;
+const {
+  createDataSource,
+  ExpiryRepository,
+  RequestsRepository,
+  insertCatalog,
+  insertExtension,
+  insertUser,
+  assertMigrated,
+} = db;
 const { buildPreExpirationPayload } = calloutPkg;
 const { calloutsQueue, jobIds, parsePayload } = contracts;
 
@@ -170,10 +177,14 @@ async function main() {
   print(
     table(
       ['index', 'size', 'partial on'],
-      sizes.indexes.filter((i) => i.table === 'assignments').map((i) => [i.index, fmtBytes(i.bytes), i.predicate ?? '—']),
+      sizes.indexes
+        .filter((i) => i.table === 'assignments')
+        .map((i) => [i.index, fmtBytes(i.bytes), i.predicate ?? '—']),
     ),
   );
-  print('  (assignment_requests holds the delivered request of each assignment; its indexes are listed by waiting-million)');
+  print(
+    '  (assignment_requests holds the delivered request of each assignment; its indexes are listed by waiting-million)',
+  );
   print('');
 
   print('Redis');
@@ -181,7 +192,12 @@ async function main() {
     table(
       ['', 'used_memory', `keys *${PREFIX}*`, 'bytes of those keys'],
       [
-        ['before loading', fmtBytes(redisBefore.used), fmtInt(redisBefore.keys.count), fmtBytes(redisBefore.keys.bytes)],
+        [
+          'before loading',
+          fmtBytes(redisBefore.used),
+          fmtInt(redisBefore.keys.count),
+          fmtBytes(redisBefore.keys.bytes),
+        ],
         [
           `after loading ${fmtInt(ROWS)} assignments`,
           fmtBytes(redisLoaded.used),
@@ -208,7 +224,7 @@ async function main() {
     ),
   );
   print(
-    '  (used_memory is server-wide: other clients of this Redis move it. The keys under the prefix are this run\'s own: ' +
+    "  (used_memory is server-wide: other clients of this Redis move it. The keys under the prefix are this run's own: " +
       'the moments are rows, and only a due moment becomes a callout.send job until the dispatcher takes it.)',
   );
   print('');
@@ -220,7 +236,9 @@ async function main() {
       ['due \\ assignments', ...cps.map(fmtInt)],
       DUE.map((n) => [
         fmtInt(n),
-        ...cps.map((cp) => (results.has(`tx:${cp}:${n}`) ? fmtMs(median(results.get(`tx:${cp}:${n}`).map((r) => r.ms))) : '—')),
+        ...cps.map((cp) =>
+          results.has(`tx:${cp}:${n}`) ? fmtMs(median(results.get(`tx:${cp}:${n}`).map((r) => r.ms))) : '—',
+        ),
       ]),
     ),
   );
@@ -250,7 +268,9 @@ async function main() {
       `${fmtInt(ROWS)} assignments: ${idle.map(fmtMs).join(' / ')} ms, median ${fmtMs(median(idle))} ms`,
   );
   print('');
-  print(`EXPLAIN (ANALYZE, BUFFERS) of claimDueMoments('oneDay', ${BATCH}), rolled back, at ${fmtInt(ROWS)} assignments:`);
+  print(
+    `EXPLAIN (ANALYZE, BUFFERS) of claimDueMoments('oneDay', ${BATCH}), rolled back, at ${fmtInt(ROWS)} assignments:`,
+  );
   for (const [label, lines] of explain) {
     print(`  ${label}`);
     for (const l of lines) print(`    ${l}`);
@@ -279,9 +299,7 @@ async function seedCatalog(c, ds) {
      SELECT id, 'user', 'bench-user-' || i, 'bench-user-' || i || '@entitle.example.com', 'bench-user-' || i || '@entitle.example.com'
        FROM bench_users`,
   );
-  await c.query(
-    `CREATE TABLE bench_packages (j int PRIMARY KEY, package_id uuid NOT NULL, policy_id uuid NOT NULL)`,
-  );
+  await c.query(`CREATE TABLE bench_packages (j int PRIMARY KEY, package_id uuid NOT NULL, policy_id uuid NOT NULL)`);
   await c.query(
     `INSERT INTO bench_packages SELECT j, gen_random_uuid(), gen_random_uuid() FROM generate_series(0, $1 - 1) j`,
     [packages],
@@ -479,7 +497,9 @@ async function idleTicks(c, redis, expiry) {
 }
 
 async function explainClaim(c, redis) {
-  const [{ sql, params }] = await captureSql((fake) => new ExpiryRepository(fake).claimDueMoments(fake, 'oneDay', BATCH));
+  const [{ sql, params }] = await captureSql((fake) =>
+    new ExpiryRepository(fake).claimDueMoments(fake, 'oneDay', BATCH),
+  );
   const out = [];
   for (const n of [0, 1_000].filter((x) => DUE.includes(x))) {
     await reset(c, redis);

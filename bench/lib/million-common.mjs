@@ -171,7 +171,8 @@ export function summarizePlan(lines, patterns) {
       for (let j = k + 1; j < lines.length; j++) {
         const d = lines[j].search(/\S/);
         if (d <= depth || /^\s*->/.test(lines[j])) break;
-        if (/Index Cond|Recheck Cond|Filter|Buffers|Rows Removed|Heap Fetches|Sort Method|Sort Key/.test(lines[j])) out.push(`     ${lines[j].trim()}`);
+        if (/Index Cond|Recheck Cond|Filter|Buffers|Rows Removed|Heap Fetches|Sort Method|Sort Key/.test(lines[j]))
+          out.push(`     ${lines[j].trim()}`);
       }
     }
   }

@@ -181,6 +181,27 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
     expect(history.value.map((e) => e.eventType)).toEqual(['submitted', 'calloutSent', 'delivered', 'calloutSent']);
   });
 
+  it('after the workload, the metrics show callout attempts, job outcomes and requests by state', async () => {
+    const text = async (name: string): Promise<string> =>
+      (await fetch(`${(apps.find((a) => a.name === name) as RunningApp).url}/metrics`)).text();
+    const dispatcher = await text('callout-dispatcher');
+    expect(dispatcher).toMatch(/entitle_callout_attempts_total\{(?=[^}]*outcome="delivered")[^}]*\} [1-9]/);
+    expect(dispatcher).toMatch(/entitle_callout_latency_seconds_count\{[^}]*\} [1-9]/);
+    expect(dispatcher).toMatch(
+      /entitle_jobs_total\{(?=[^}]*queue="callouts")(?=[^}]*job="callout.send")(?=[^}]*outcome="completed")[^}]*\} [1-9]/,
+    );
+    expect(await text('request-worker')).toMatch(
+      /entitle_jobs_total\{(?=[^}]*queue="requests")(?=[^}]*job="request.advance")(?=[^}]*outcome="completed")[^}]*\} [1-9]/,
+    );
+    const reaper = await text('timeout-reaper');
+    expect(reaper).toMatch(/entitle_requests\{(?=[^}]*state="delivered")[^}]*\} [1-9]/);
+    expect(reaper).toMatch(/entitle_waiting_requests\{[^}]*\} 0/);
+    expect(reaper).toMatch(/entitle_reaper_tick_seconds_count\{(?=[^}]*kind="callback")[^}]*\} [1-9]/);
+    expect(await text('expiry-scheduler')).toMatch(
+      /entitle_scheduler_tick_seconds_count\{(?=[^}]*kind="oneDay")[^}]*\} [1-9]/,
+    );
+  });
+
   it('refuses bad input with a Graph error envelope that names the field', async () => {
     const res = await fetch(`${gateway().url}${EM}/assignmentRequests`, {
       method: 'POST',

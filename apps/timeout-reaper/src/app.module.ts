@@ -11,6 +11,7 @@ import {
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ApprovalDeadlines } from './reaper/approval-deadlines';
 import { ReaperService } from './reaper/reaper.service';
+import { StateMetrics } from './reaper/state-metrics';
 
 export const APP = 'timeout-reaper';
 
@@ -28,7 +29,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      providers: [ApprovalDeadlines, ReaperService],
+      providers: [ApprovalDeadlines, ReaperService, StateMetrics],
     };
   }
 }
