@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, ROOT, sh, startApps, stopApps, waitReady } from './lib.mjs';
+import { normaliseOpenApi } from './openapi.mjs';
 
 const results = path.join(ROOT, '.test-results');
 mkdirSync(results, { recursive: true });
@@ -68,6 +69,21 @@ if (want('conformance')) {
       mkdirSync(logDir, { recursive: true });
       procs = startApps(env, { logDir });
       await waitReady(procs);
+    }
+    if (needsSystem) {
+      // docs/openapi.json is committed; it must match what the gateway serves.
+      const served = normaliseOpenApi(await (await fetch(`${env.GATEWAY_URL}/docs-json`)).json());
+      const committed = existsSync(path.join(ROOT, 'docs/openapi.json'))
+        ? readFileSync(path.join(ROOT, 'docs/openapi.json'), 'utf8')
+        : '';
+      if (served !== committed) {
+        process.stdout.write('docs/openapi.json is stale: run `pnpm openapi` and commit the result.\n');
+        failed += 1;
+        failedParts.push('openapi');
+      } else {
+        passed += 1;
+        process.stdout.write('docs/openapi.json matches the served document.\n');
+      }
     }
     const files = groups.map((g) => path.join(suite, g));
     const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...files], {
