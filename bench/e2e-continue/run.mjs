@@ -31,6 +31,7 @@ const INFLIGHT = int(env.BENCH_INFLIGHT, 64);
 const SYSTEMS = (env.BENCH_SYSTEMS ?? 'entitle,reference').split(',').map((s) => s.trim());
 const HARD_TIMEOUT_MS = int(env.BENCH_TIMEOUT_MS, 15 * 60_000);
 const STALL_MS = int(env.BENCH_STALL_MS, 60_000);
+const RETRIES = int(env.BENCH_RETRIES, 1);
 const PG_BASE = (env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEEP = env.BENCH_KEEP === '1';
@@ -497,11 +498,11 @@ async function scrapeJobs(urls) {
   return out;
 }
 
-async function runEntitle(concurrency, redis) {
+async function runEntitle(concurrency, redis, attempt = 0) {
   const scope = new Scope(`entitle c${concurrency}`);
-  const dbName = `entitle_bench_${STAMP}_c${concurrency}`;
+  const dbName = `entitle_bench_${STAMP}_c${concurrency}${attempt ? `_r${attempt}` : ''}`;
   const dbUrl = `${PG_BASE}/${dbName}`;
-  const prefix = `ebench_${STAMP}_c${concurrency}`;
+  const prefix = `ebench_${STAMP}_c${concurrency}_${attempt}`;
   const label = `entitle (c=${concurrency})`;
   try {
     scope.add(`drop database ${dbName}`, () => dropDatabase(dbName));
@@ -680,11 +681,11 @@ const ENTITLE_COUNTS = {
 // ---------------------------------------------------------------------------------------------
 // The raw reference.
 
-async function runReference(concurrency, redis) {
+async function runReference(concurrency, redis, attempt = 0) {
   const scope = new Scope(`reference c${concurrency}`);
-  const dbName = `entitle_bench_${STAMP}_c${concurrency}_ref`;
+  const dbName = `entitle_bench_${STAMP}_c${concurrency}_ref${attempt ? `_r${attempt}` : ''}`;
   const dbUrl = `${PG_BASE}/${dbName}`;
-  const prefix = `rbench_${STAMP}_c${concurrency}`;
+  const prefix = `rbench_${STAMP}_c${concurrency}_${attempt}`;
   const label = `reference (c=${concurrency})`;
   try {
     await adminQuery(`CREATE DATABASE "${dbName}"`);
@@ -978,11 +979,21 @@ async function main() {
   try {
     for (const c of CONCURRENCIES) {
       for (const s of SYSTEMS) {
-        const r =
-          s === 'entitle' ? await runEntitle(c, redis) : s === 'reference' ? await runReference(c, redis) : undefined;
-        if (!r) throw new Error(`unknown system ${s} (BENCH_SYSTEMS: entitle,reference)`);
-        log(`${r.label}: ${f(r.rps, 1)} req/s, p50 ${f(r.p50, 0)} ms, p99 ${f(r.p99, 0)} ms`);
-        results.push(r);
+        if (s !== 'entitle' && s !== 'reference')
+          throw new Error(`unknown system ${s} (BENCH_SYSTEMS: entitle,reference)`);
+        // A run is retried (bounded) when it fails, e.g. when something outside kills an app.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const r = s === 'entitle' ? await runEntitle(c, redis, attempt) : await runReference(c, redis, attempt);
+            r.attempts = attempt + 1;
+            log(`${r.label}: ${f(r.rps, 1)} req/s, p50 ${f(r.p50, 0)} ms, p99 ${f(r.p99, 0)} ms`);
+            results.push(r);
+            break;
+          } catch (err) {
+            if (attempt >= RETRIES || aborting) throw err;
+            log(`${s} c${c} attempt ${attempt + 1} failed (${err?.message ?? err}); retrying`);
+          }
+        }
       }
     }
   } finally {

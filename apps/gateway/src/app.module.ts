@@ -12,6 +12,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ApprovalsController } from './approvals/approvals.controller';
 import { AssignmentsController } from './assignments/assignments.controller';
+import { AdminModule } from './admin/admin.module';
 import { AuthGuard } from './auth/auth.guard';
 import { IdentityModule } from './auth/identity.module';
 import { CatalogsController } from './catalogs/catalogs.controller';
@@ -42,6 +43,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         IdentityModule,
+        AdminModule,
       ],
       controllers: [
         CatalogsController,

@@ -7,6 +7,10 @@ import { graphError } from '@entitle/dto';
 import { sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
+import { adminGate } from './admin/admin-gate';
+import { EventHub } from './admin/event-hub';
+import { DirectoryRepository } from '@entitle/db';
+import { TokenService } from '@entitle/identity';
 
 /** SPEC §7a: a JSON body over 1 MiB is answered 413. */
 const BODY_LIMIT = 1024 * 1024;
@@ -23,6 +27,8 @@ async function main(): Promise<void> {
       const fastify = app.getHttpAdapter().getInstance();
       const logger = new Logger('Gateway');
       setupOpenApi(app, config);
+      fastify.addHook('onRequest', adminGate(app.get(TokenService), app.get(DirectoryRepository)));
+      const hub = app.get(EventHub);
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
       // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.
@@ -44,7 +50,10 @@ async function main(): Promise<void> {
             );
         }
       });
-      app.connectMicroservice({ strategy: domainEventServer(config) }, { inheritAppConfig: true });
+      app.connectMicroservice(
+        { strategy: domainEventServer(config, (name, event) => hub.emit(name, event)) },
+        { inheritAppConfig: true },
+      );
       // The event subscription is a convenience (principle 5): it starts once Redis answers and
       // never holds up the API, which answers 503 for work that needs Redis meanwhile.
       void app

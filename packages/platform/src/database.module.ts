@@ -11,6 +11,7 @@ import {
   ExpiryRepository,
   ExtensionsRepository,
   RequestsRepository,
+  WaitingRepository,
 } from '@entitle/db';
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -40,6 +41,7 @@ const REPOSITORIES = [
   ApprovalsRepository,
   AssignmentsRepository,
   ExpiryRepository,
+  WaitingRepository,
 ] as const;
 
 @Global()

@@ -11,3 +11,4 @@ export * from './query';
 export * from './requests.repository';
 export * from './rows';
 export * from './sql';
+export * from './waiting.repository';
