@@ -13,7 +13,7 @@ import {
 } from '@entitle/domain';
 import { graphRequest, type ResumeInput } from '@entitle/dto';
 import { createHash } from 'node:crypto';
-import { APP_CONFIG, DomainEventPublisher, QueueProducer } from '@entitle/platform';
+import { APP_CONFIG, childTraceparent, DomainEventPublisher, QueueProducer } from '@entitle/platform';
 import { jobIds, requestsQueue } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/principal';
@@ -80,7 +80,13 @@ export class RequestActionsService {
    * the resume that took effect (same stage, state, detail and source) answers 204 and changes
    * nothing; anything else that comes too late is a 409 saying which case it is.
    */
-  async resume(id: string, input: ResumeInput, caller: Principal, authorize: (row: RequestRow) => void): Promise<void> {
+  async resume(
+    id: string,
+    input: ResumeInput,
+    caller: Principal,
+    authorize: (row: RequestRow) => void,
+    traceparent?: string,
+  ): Promise<void> {
     const fingerprint = createHash('sha256')
       .update(JSON.stringify([input.stage, input.decision, input.detail ?? '', input.source ?? '']))
       .digest('base64url');
@@ -169,7 +175,7 @@ export class RequestActionsService {
         .add(
           requestsQueue,
           'request.advance',
-          { v: 1, requestId: id, version: outcome.version },
+          { v: 1, requestId: id, version: outcome.version, traceparent: childTraceparent(traceparent) },
           { jobId: jobIds.requestAdvance(id, outcome.version) },
         )
         .catch(() => undefined);

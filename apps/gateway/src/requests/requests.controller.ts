@@ -97,11 +97,20 @@ export class RequestsController {
   @ApiBody({ schema: { type: 'object', example: EXAMPLES.resume } })
   @Post(':id/resume')
   @HttpCode(204)
-  async resume(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<void> {
+  async resume(
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+    @Headers('traceparent') traceparent?: string,
+  ): Promise<void> {
     const requestId = requireGuid(id, 'assignment request');
     const input = parseResume(body);
-    await this.actions.resume(requestId, input, caller, (row) =>
-      this.authz.require(caller, 'request.resume', row.catalogId),
+    await this.actions.resume(
+      requestId,
+      input,
+      caller,
+      (row) => this.authz.require(caller, 'request.resume', row.catalogId),
+      traceparent,
     );
   }
 
