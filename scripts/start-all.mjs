@@ -3,9 +3,13 @@
 import { APPS, sh, startApps, stopApps, waitReady } from './lib.mjs';
 
 const env = { ...process.env };
+let devSecret = false;
 if (!env.NODE_ENV || env.NODE_ENV !== 'production') {
   env.BOOTSTRAP_CLIENT_ID ??= 'entitle-dev-admin';
-  env.BOOTSTRAP_CLIENT_SECRET ??= 'entitle-dev-secret-change-me';
+  if (!env.BOOTSTRAP_CLIENT_SECRET) {
+    env.BOOTSTRAP_CLIENT_SECRET = 'entitle-dev-secret-change-me';
+    devSecret = true;
+  }
 }
 sh('node', ['packages/db/dist/cli/migrate.js'], { env });
 let stopping = false;
@@ -33,6 +37,7 @@ try {
       procs.map((p) => `  ${p.app.padEnd(19)} ${p.healthUrl}`).join('\n') +
       `\n  gateway API          ${env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}`}/v1.0/identityGovernance/entitlementManagement\n` +
       (env.BOOTSTRAP_CLIENT_ID ? `  bootstrap client     ${env.BOOTSTRAP_CLIENT_ID}\n` : '') +
+      (devSecret ? `  bootstrap secret     ${env.BOOTSTRAP_CLIENT_SECRET} (development default; set BOOTSTRAP_CLIENT_SECRET)\n` : '') +
       'Ctrl-C stops them.\n',
   );
 } catch (err) {
