@@ -32,6 +32,7 @@ const SYSTEMS = (env.BENCH_SYSTEMS ?? 'entitle,reference').split(',').map((s) =>
 const HARD_TIMEOUT_MS = int(env.BENCH_TIMEOUT_MS, 15 * 60_000);
 const STALL_MS = int(env.BENCH_STALL_MS, 60_000);
 const RETRIES = int(env.BENCH_RETRIES, 1);
+const RATE = Number(env.BENCH_RATE ?? 0);
 const PG_BASE = (env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEEP = env.BENCH_KEEP === '1';
@@ -74,6 +75,9 @@ class Scope {
   }
 }
 let aborting = false;
+/** Runs finished so far (printed even when the script stops early). */
+const results = [];
+let reported = false;
 async function abortAll(reason, code) {
   if (aborting) return;
   aborting = true;
@@ -81,6 +85,11 @@ async function abortAll(reason, code) {
   const hard = setTimeout(() => process.exit(code), 90_000);
   hard.unref();
   for (const s of [...openScopes].reverse()) await s.close();
+  if (!reported && results.length) {
+    reported = true;
+    log(`printing the ${results.length} run(s) that finished`);
+    report(results);
+  }
   process.exit(code);
 }
 const hardTimer = setTimeout(() => void abortAll(`hard timeout of ${HARD_TIMEOUT_MS} ms reached`, 3), HARD_TIMEOUT_MS);
@@ -239,9 +248,16 @@ async function submitAll(sys, users, progress) {
   let ok = 0;
   let sample;
   const deadline = Date.now() + 10 * 60_000;
+  const start = performance.now();
   const lane = async () => {
     while (next < users.length && Date.now() < deadline && !aborting) {
-      const user = users[next++];
+      const i = next++;
+      const user = users[i];
+      // BENCH_RATE: request i leaves at start + i / rate (open loop, but paced); else as fast as allowed.
+      if (RATE > 0) {
+        const wait = start + (i * 1000) / RATE - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
       const t = performance.now();
       try {
         const res = await pool.request({
@@ -819,7 +835,7 @@ function report(results) {
   out.push(
     `e2e-continue: N=${N} (warm-up ${WARMUP}), ${INFLIGHT} submissions in flight, 3 launch-and-continue stages, ${os.cpus().length} cores`,
   );
-  out.push(`code: ${gitState()}`);
+  out.push(`code: ${gitState()}${RATE > 0 ? `; submissions paced at ${RATE} req/s (BENCH_RATE)` : ''}`);
   out.push(
     'foreign CPU % = CPU used during the measured window by processes that are not part of this benchmark (other load on the machine).',
   );
@@ -945,6 +961,11 @@ function report(results) {
   const ref = best('reference');
   out.push('');
   if (e && ref) {
+    const cost = (r) => (r.cpu.groups['= everything of this benchmark'] * 1000) / r.n;
+    out.push(
+      `CPU cost per request (all processes of the benchmark, machine-µs): entitle ${f(cost(e), 0)}, reference ${f(cost(ref), 0)}; ` +
+        `reference/entitle = ${f(cost(ref) / cost(e), 3)} (the throughput ratio to expect on an otherwise idle, CPU-bound machine)`,
+    );
     for (const c of CONCURRENCIES) {
       const a = results.find((r) => r.system === 'entitle' && r.concurrency === c);
       const b = results.find((r) => r.system === 'reference' && r.concurrency === c);
@@ -975,7 +996,6 @@ async function main() {
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2, lazyConnect: false });
   global.add('close redis', () => redis.quit());
   global.add('close admin pool', () => adminPool?.end());
-  const results = [];
   try {
     for (const c of CONCURRENCIES) {
       for (const s of SYSTEMS) {
@@ -997,7 +1017,10 @@ async function main() {
       }
     }
   } finally {
-    if (results.length) report(results);
+    if (results.length && !reported) {
+      reported = true;
+      report(results);
+    }
     if (env.BENCH_JSON) fs.writeFileSync(env.BENCH_JSON, JSON.stringify(results, null, 2));
     await global.close();
   }
