@@ -37,7 +37,9 @@ try {
       procs.map((p) => `  ${p.app.padEnd(19)} ${p.healthUrl}`).join('\n') +
       `\n  gateway API          ${env.PUBLIC_BASE_URL ?? `http://127.0.0.1:${env.GATEWAY_PORT ?? 3000}`}/v1.0/identityGovernance/entitlementManagement\n` +
       (env.BOOTSTRAP_CLIENT_ID ? `  bootstrap client     ${env.BOOTSTRAP_CLIENT_ID}\n` : '') +
-      (devSecret ? `  bootstrap secret     ${env.BOOTSTRAP_CLIENT_SECRET} (development default; set BOOTSTRAP_CLIENT_SECRET)\n` : '') +
+      (devSecret
+        ? `  bootstrap secret     ${env.BOOTSTRAP_CLIENT_SECRET} (development default; set BOOTSTRAP_CLIENT_SECRET)\n`
+        : '') +
       'Ctrl-C stops them.\n',
   );
 } catch (err) {

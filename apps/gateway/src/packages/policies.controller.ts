@@ -162,7 +162,7 @@ export class PoliciesController {
     if (result === 'inUse')
       throw new DomainError(
         'Conflict',
-        `assignment policy ${current.id} has open requests; wait for them or cancel them first`,
+        `assignment policy ${current.id} has open requests or active assignments; remove them first`,
       );
   }
 

@@ -230,10 +230,12 @@ export class AccessPackagesRepository {
     );
   }
 
+  /** Deletes a policy unless it has open requests or active assignments (they refer to it). */
   async deletePolicy(id: string): Promise<'deleted' | 'inUse' | 'notFound'> {
     const [busy] = await rows<{ n: number }>(
       this.ds,
-      `SELECT count(*)::int AS n FROM assignment_requests WHERE policy_id = $1 AND state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled')`,
+      `SELECT (SELECT count(*) FROM assignment_requests WHERE policy_id = $1 AND state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled'))::int
+            + (SELECT count(*) FROM assignments WHERE policy_id = $1 AND state <> 'expired')::int AS n`,
       [id],
     );
     if ((busy?.n ?? 0) > 0) return 'inUse';
