@@ -875,6 +875,14 @@ function report(results) {
     ),
   );
   out.push('');
+  for (const r of results) {
+    const stagesOk = STAGES.every((st) => Math.abs((r.perRequest.outbound[st] ?? 0) - 1) < 1e-9);
+    const ok = r.delivered === r.n && r.n === N && stagesOk;
+    out.push(
+      `check ${r.system} c${r.concurrency}: ${r.delivered}/${N} delivered, receiver got ${STAGES.map((st) => f((r.perRequest.outbound[st] ?? 0) * r.n, 0)).join('/')} callouts at the 3 stages: ${ok ? 'ok' : 'FAILED'}`,
+    );
+  }
+  out.push('');
   out.push('Per request (measured; PostgreSQL and Redis figures are net of the idle background rate):');
   const metric = (name, fn, d = 2) => [name, ...results.map((r) => f(fn(r), d))];
   out.push(

@@ -72,9 +72,12 @@ export class DirectoryRepository {
   }
 
   async findBy(match: 'id' | 'userPrincipalName' | 'appId', value: string): Promise<PrincipalRow | undefined> {
+    // Ids by primary key (casting the column would scan every principal on every API call).
+    if (match === 'id' && !/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(value))
+      return undefined;
     const where =
       match === 'id'
-        ? 'p.id::text = lower($1)'
+        ? 'p.id = $1::uuid'
         : match === 'appId'
           ? 'p.app_id = $1'
           : 'lower(p.user_principal_name) = lower($1)';
