@@ -1,5 +1,6 @@
 import {
   createTestDatabase,
+  eventually,
   freePort,
   REPO_ROOT,
   testEnv,
@@ -82,13 +83,13 @@ describe('startup and dependency failures', () => {
     });
     try {
       const url = `http://127.0.0.1:${port}`;
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const live = await fetch(`${url}/health/live`).catch(() => undefined);
-        if (live?.status === 200) break;
-        if (Date.now() > deadline) throw new Error('gateway never became live');
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await eventually(
+        async () => {
+          const live = await fetch(`${url}/health/live`);
+          if (live.status !== 200) throw new Error(`live answered ${live.status}`);
+        },
+        { timeoutMs: 20_000, intervalMs: 200, what: 'the gateway is live' },
+      );
       expect((await fetch(`${url}/health/ready`)).status).toBe(503);
       const env = testEnv(db.url, 'x');
       const tokenRes = await fetch(`${url}/oauth2/v2.0/token`, {
