@@ -1,5 +1,63 @@
+import {
+  context,
+  type Context,
+  propagation,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { Agent, errors as undiciErrors, request } from 'undici';
+
+const tracer = trace.getTracer('@entitle/callout');
+
+/**
+ * The client span of one attempt (OpenTelemetry, when an SDK is registered; see
+ * packages/platform/src/otel.ts). Its parent is the active span (the dispatcher's job span) when
+ * that continues the callout's trace, else the callout's own traceparent. When the span is
+ * recorded, the `traceparent` we send names it, so the Logic App's spans (and its resume) hang
+ * off this attempt; otherwise the header is the callout's traceparent, as without tracing.
+ */
+function startAttemptSpan(call: OutboundCall): { span: Span; traceparent: string | undefined } {
+  let parent: Context = context.active();
+  if (call.traceparent) {
+    const given = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: call.traceparent }));
+    const active = trace.getActiveSpan()?.spanContext();
+    if (given && active?.traceId !== given.traceId) parent = trace.setSpanContext(ROOT_CONTEXT, given);
+  }
+  let target: URL | undefined;
+  try {
+    target = new URL(call.url);
+  } catch {
+    target = undefined;
+  }
+  // Stable HTTP client semantic conventions. The query is left out: Logic App URLs carry their
+  // SAS signature there.
+  const span = tracer.startSpan(
+    'POST',
+    {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'http.request.method': 'POST',
+        ...(target
+          ? {
+              'url.full': `${target.protocol}//${target.host}${target.pathname}`,
+              'server.address': target.hostname,
+              'server.port': Number(target.port) || (target.protocol === 'https:' ? 443 : 80),
+            }
+          : {}),
+        'entitle.callout.id': call.webhookId,
+      },
+    },
+    parent,
+  );
+  if (!span.isRecording()) return { span, traceparent: call.traceparent };
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(parent, span), carrier);
+  return { span, traceparent: carrier.traceparent ?? call.traceparent };
+}
 
 /** SPEC §3: a callout body is at most 256 KiB. */
 export const MAX_CALLOUT_BODY_BYTES = 256 * 1024;
@@ -59,10 +117,13 @@ export class CalloutSender {
       'webhook-id': call.webhookId,
       'user-agent': 'Entitle-CustomExtension/1.0',
     };
-    if (call.traceparent) headers.traceparent = call.traceparent;
+    const { span, traceparent } = startAttemptSpan(call);
+    if (traceparent) headers.traceparent = traceparent;
     if (call.authorization) headers.authorization = call.authorization;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), call.timeoutMs);
+    let status: number | undefined;
+    let failure: string | undefined;
     try {
       const res = await request(call.url, {
         method: 'POST',
@@ -75,6 +136,7 @@ export class CalloutSender {
       });
       // Read (and bound) the body so the connection can be reused; its content is not used.
       await res.body.dump({ limit: 64 * 1024 });
+      status = res.statusCode;
       const retryAfter = res.headers['retry-after'];
       return {
         httpStatus: res.statusCode,
@@ -92,9 +154,17 @@ export class CalloutSender {
       const message = timedOut
         ? `no answer within ${call.timeoutMs} ms`
         : `${(err as { code?: string }).code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}`;
+      failure = timedOut ? 'timeout' : ((err as { code?: string }).code ?? 'error');
       return { error: message, latencyMs, startedAt, clientRequestId };
     } finally {
       clearTimeout(timer);
+      if (status !== undefined) span.setAttribute('http.response.status_code', status);
+      const errorType = failure ?? (status !== undefined && status >= 400 ? String(status) : undefined);
+      if (errorType) {
+        span.setAttribute('error.type', errorType);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
     }
   }
 

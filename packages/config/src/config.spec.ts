@@ -45,4 +45,66 @@ describe('configuration (SPEC §7)', () => {
     }
     expect((error as ConfigError).problems).toHaveLength(5);
   });
+
+  it('turns tracing on only when an OTLP endpoint is set and the SDK is not disabled', () => {
+    expect(loadConfig({}).tracing).toEqual({
+      enabled: false,
+      tracesUrl: undefined,
+      protocol: 'http/protobuf',
+      serviceName: undefined,
+    });
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toMatchObject({
+      enabled: true,
+      tracesUrl: 'http://collector:4318/v1/traces',
+    });
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example.com/ingest',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+        OTEL_SERVICE_NAME: 'entitle-eu',
+      }).tracing,
+    ).toEqual({
+      enabled: true,
+      tracesUrl: 'https://traces.example.com/ingest',
+      protocol: 'http/json',
+      serviceName: 'entitle-eu',
+    });
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }).tracing.enabled,
+    ).toBe(false);
+  });
+
+  it('names the OpenTelemetry variable and the rule when a value is bad', () => {
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      /OTEL_EXPORTER_OTLP_PROTOCOL: expected http\/protobuf \(the default\) or http\/json, got "grpc" \(gRPC is not supported/,
+    );
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' })).toThrow(
+      /OTEL_EXPORTER_OTLP_ENDPOINT: expected an http or https URL/,
+    );
+    expect(() => loadConfig({ OTEL_SDK_DISABLED: 'perhaps' })).toThrow(/OTEL_SDK_DISABLED: expected on\/off/);
+  });
+
+  it('reads operator roles as role template ids, and names the variable and the known ids when one is wrong', () => {
+    expect(loadConfig({}).adminOperatorRoles).toEqual([]);
+    expect(
+      loadConfig({
+        ADMIN_OPERATOR_ROLE_IDS:
+          ' ae79f266-94d4-4dab-b730-feca7e132178, 7F480852-EBDC-47D4-87DE-0D8498384A83,,ae79f266-94d4-4dab-b730-feca7e132178',
+      }).adminOperatorRoles,
+    ).toEqual(['catalogOwner', 'accessPackageManager']);
+    let error: unknown;
+    try {
+      loadConfig({ ADMIN_OPERATOR_ROLE_IDS: 'ae79f266-94d4-4dab-b730-feca7e132178,Operators' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toContain(
+      'ADMIN_OPERATOR_ROLE_IDS: expected comma-separated role template ids; "Operators" is not one of:',
+    );
+    expect(message).toContain('44272f93-9762-48e8-af59-1b5351b1d6b3 (Catalog reader)');
+  });
 });

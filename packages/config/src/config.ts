@@ -1,3 +1,4 @@
+import { ROLE, ROLE_DISPLAY_NAMES, type RoleName, roleNameOf } from '@entitle/domain';
 import { z } from 'zod';
 
 /**
@@ -69,6 +70,71 @@ const url = (fallback: string, protocols: string[]) =>
         ctx.addIssue({ code: 'custom', message: `expected a ${protocols.join(' or ')} URL, got "${value}"` });
         return z.NEVER;
       }
+    });
+
+/** An optional http(s) URL (unset or empty: undefined). */
+const optionalHttpUrl = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): string | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      try {
+        const parsed = new URL(v.trim());
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('protocol');
+        return v.trim();
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected an http or https URL, got "${v}"` });
+        return z.NEVER;
+      }
+    });
+
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+
+/** OTLP over HTTP only: the SDK's gRPC exporter is not shipped (it would pull in @grpc/grpc-js). */
+const otlpProtocol = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): OtlpProtocol | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const t = v.trim().toLowerCase();
+      if (t === 'http/protobuf' || t === 'http/json') return t;
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected http/protobuf (the default) or http/json, got "${v}"${t === 'grpc' ? ' (gRPC is not supported; collectors accept OTLP over HTTP on port 4318)' : ''}`,
+      });
+      return z.NEVER;
+    });
+
+const KNOWN_ROLES = Object.entries(ROLE)
+  .map(([name, id]) => `${id} (${ROLE_DISPLAY_NAMES[name as RoleName]})`)
+  .join(', ');
+
+/** Role template ids (Graph's roleDefinitionId), comma-separated, each one Entitle knows. */
+const roleIds = () =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx): RoleName[] => {
+      if (v === undefined || v.trim() === '') return [];
+      const roles: RoleName[] = [];
+      const unknown: string[] = [];
+      for (const item of v.split(',').map((s) => s.trim())) {
+        if (item === '') continue;
+        const role = roleNameOf(item);
+        if (role) {
+          if (!roles.includes(role)) roles.push(role);
+        } else unknown.push(`"${item}"`);
+      }
+      if (unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected comma-separated role template ids; ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not one of: ${KNOWN_ROLES}`,
+        });
+        return z.NEVER;
+      }
+      return roles;
     });
 
 const duration = (fallback: string) =>
@@ -159,6 +225,17 @@ const schema = z.object({
       }
       return value;
     }),
+  ADMIN_OPERATOR_ROLE_IDS: roleIds(),
+  // OpenTelemetry (the SDK's own variable names): tracing is on only when an OTLP endpoint is set.
+  OTEL_SDK_DISABLED: optionalBool(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalHttpUrl(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalHttpUrl(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol(),
+  OTEL_SERVICE_NAME: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
   EXTERNAL_ISSUERS: z
     .string()
     .optional()
@@ -221,6 +298,24 @@ export interface AppConfig {
   readonly externalIssuers: readonly ExternalIssuerConfig[];
   /** Private or loopback callout hosts allowed in production. */
   readonly calloutAllowedHosts: readonly string[];
+  /** Roles (ADMIN_OPERATOR_ROLE_IDS) whose holders operate /admin besides the two directory admins. */
+  readonly adminOperatorRoles: readonly RoleName[];
+  readonly tracing: TracingConfig;
+}
+
+/**
+ * OpenTelemetry tracing (issue 8): on only when OTEL_EXPORTER_OTLP_ENDPOINT or
+ * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set and OTEL_SDK_DISABLED is not true. The SDK reads the
+ * rest of its standard variables itself (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER,
+ * OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES).
+ */
+export interface TracingConfig {
+  readonly enabled: boolean;
+  /** Where spans are posted: the traces endpoint as given, or `<endpoint>/v1/traces`. */
+  readonly tracesUrl: string | undefined;
+  readonly protocol: OtlpProtocol;
+  /** OTEL_SERVICE_NAME; each app defaults to `entitle-<app>`. */
+  readonly serviceName: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -240,6 +335,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const e = parsed.data;
   const isProduction = e.NODE_ENV === 'production';
   const passwordGrant = e.AUTH_PASSWORD_GRANT ?? !isProduction;
+  const tracesUrl =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
   return Object.freeze({
     nodeEnv: e.NODE_ENV,
     isProduction,
@@ -264,6 +362,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     appId: e.APP_ID,
     externalIssuers: Object.freeze(e.EXTERNAL_ISSUERS),
     calloutAllowedHosts: Object.freeze(e.CALLOUT_ALLOWED_HOSTS),
+    adminOperatorRoles: Object.freeze(e.ADMIN_OPERATOR_ROLE_IDS),
+    tracing: Object.freeze({
+      enabled: tracesUrl !== undefined && e.OTEL_SDK_DISABLED !== true,
+      tracesUrl,
+      protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
+      serviceName: e.OTEL_SERVICE_NAME,
+    }),
   });
 }
 

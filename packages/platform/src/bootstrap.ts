@@ -1,11 +1,12 @@
-import { ConfigError } from '@entitle/config';
+import { ConfigError, loadConfigOrExit } from '@entitle/config';
 import { SchemaNotMigratedError } from '@entitle/db';
 import type { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import { nameServerSpan, startTelemetry, traceHttpServer } from './otel';
 
 export interface BootOptions {
   appName: string;
@@ -32,6 +33,10 @@ function fatal(appName: string, message: string): never {
  * the chosen one is logged). An unmigrated database or bad configuration exits with a message.
  */
 export async function boot(options: BootOptions): Promise<INestApplication> {
+  // OpenTelemetry first, so every span of the app's life is recorded; a no-op (and no SDK loaded)
+  // unless an OTLP endpoint is configured. The app's main has already validated the environment.
+  const tracing = loadConfigOrExit(options.appName).tracing;
+  const telemetry = await startTelemetry(options.appName, tracing);
   let app: NestFastifyApplication;
   try {
     app = await NestFactory.create<NestFastifyApplication>(
@@ -59,6 +64,21 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
   const logger = app.get(Logger);
   app.useLogger(logger);
   app.flushLogs();
+  if (telemetry.enabled) {
+    traceHttpServer(app.getHttpServer() as Server);
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onRequest', (request, _reply, done) => {
+        nameServerSpan(request.raw, request.routeOptions.url);
+        done();
+      });
+    const to = new URL(tracing.tracesUrl ?? '');
+    logger.log(
+      `${options.appName}: OpenTelemetry tracing on, spans to ${to.origin}${to.pathname} (${tracing.protocol})`,
+      'Bootstrap',
+    );
+  }
   // Graceful shutdown: stop taking jobs, let in-flight ones finish within the deadline (the
   // WorkerLifecycle), close queues, Redis and the DataSource (Nest's shutdown hooks), exit 0.
   let closing = false;
@@ -73,13 +93,16 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
       },
       (options.shutdownTimeoutMs ?? 10_000) + 5_000,
     ).unref();
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error(`${options.appName}: error during shutdown: ${String(err)}`);
-        process.exit(1);
-      },
-    );
+    app
+      .close()
+      .then(() => telemetry.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error(`${options.appName}: error during shutdown: ${String(err)}`);
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

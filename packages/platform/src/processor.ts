@@ -21,6 +21,7 @@ import type { z } from 'zod';
 import { MetricsService } from './metrics';
 import { ReadinessService } from './health';
 import { APP_CONFIG } from './tokens';
+import { withJobSpan } from './otel';
 import { traceIdOf } from './trace';
 
 type AnyContract = QueueContract<Record<string, z.ZodType>>;
@@ -112,23 +113,25 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
     const traceparent = typeof payload.traceparent === 'string' ? payload.traceparent : undefined;
     const handler = this.handlers[name] as (p: unknown) => Promise<void>;
     const end = this.metrics.jobDuration.startTimer({ queue, job: name });
-    return this.log.runInContext(
-      async () => {
-        try {
-          await handler(payload);
-          this.metrics.jobs.inc({ queue, job: name, outcome: 'completed' });
-        } catch (err) {
-          this.metrics.jobs.inc({ queue, job: name, outcome: 'failed' });
-          this.log.warn({ err }, `job ${name} ${String(job.id)} failed (attempt ${job.attemptsMade + 1})`);
-          if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
-          if (isDomainError(err) && (err.code === 'NotFound' || err.code === 'BadRequest'))
-            throw new UnrecoverableError(err.message);
-          throw err;
-        } finally {
-          end();
-        }
-      },
-      { bindings: { queue, job: name, jobId: job.id, correlationId: job.id, traceId: traceIdOf(traceparent) } },
+    return withJobSpan({ queue, name, id: job.id, attempt: job.attemptsMade + 1 }, payload, () =>
+      this.log.runInContext(
+        async () => {
+          try {
+            await handler(payload);
+            this.metrics.jobs.inc({ queue, job: name, outcome: 'completed' });
+          } catch (err) {
+            this.metrics.jobs.inc({ queue, job: name, outcome: 'failed' });
+            this.log.warn({ err }, `job ${name} ${String(job.id)} failed (attempt ${job.attemptsMade + 1})`);
+            if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
+            if (isDomainError(err) && (err.code === 'NotFound' || err.code === 'BadRequest'))
+              throw new UnrecoverableError(err.message);
+            throw err;
+          } finally {
+            end();
+          }
+        },
+        { bindings: { queue, job: name, jobId: job.id, correlationId: job.id, traceId: traceIdOf(traceparent) } },
+      ),
     );
   }
 }

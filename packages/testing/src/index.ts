@@ -1,5 +1,6 @@
 export * from './database';
 export * from './env';
 export * from './eventually';
+export * from './otlp-receiver';
 export * from './processes';
 export * from './receiver';
