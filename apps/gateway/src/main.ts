@@ -27,7 +27,10 @@ async function main(): Promise<void> {
       const fastify = app.getHttpAdapter().getInstance();
       const logger = new Logger('Gateway');
       setupOpenApi(app, config);
-      fastify.addHook('onRequest', adminGate(app.get(TokenService), app.get(DirectoryRepository)));
+      fastify.addHook(
+        'onRequest',
+        adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
+      );
       const hub = app.get(EventHub);
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));

@@ -1,4 +1,13 @@
-import { authorize, type HeldRole, type Operation, OPERATIONS, visibleCatalogs } from './authorization';
+import {
+  authorize,
+  type HeldRole,
+  type Operation,
+  OPERATIONS,
+  operationsAccess,
+  type OperationsAccess,
+  type RoleName,
+  visibleCatalogs,
+} from './authorization';
 
 const CAT = 'cat-1';
 const OTHER = 'cat-2';
@@ -265,20 +274,6 @@ const global: Array<[Operation, Record<string, boolean>]> = [
     },
   ],
   [
-    'operations.view',
-    {
-      globalAdmin: Y,
-      igAdmin: Y,
-      catalogCreator: N,
-      owner: N,
-      reader: N,
-      apManager: N,
-      assignmentManager: N,
-      ownerElsewhere: N,
-      nobody: N,
-    },
-  ],
-  [
     'directory.read',
     {
       globalAdmin: Y,
@@ -344,5 +339,55 @@ describe('authorization matrix (SPEC §5)', () => {
       OTHER,
     ]);
     expect(visibleCatalogs([])?.size).toBe(0);
+  });
+});
+
+describe("operators' views (/admin): who operates, who only looks", () => {
+  const none = undefined;
+  // [principal, access with no operator role configured, access with Catalog owner configured]
+  const cases: Array<[string, OperationsAccess | undefined, OperationsAccess | undefined]> = [
+    ['globalAdmin', 'operate', 'operate'],
+    ['igAdmin', 'operate', 'operate'],
+    ['catalogCreator', none, none],
+    ['owner', none, 'operate'],
+    ['ownerElsewhere', none, 'operate'],
+    ['reader', 'readOnly', 'readOnly'],
+    ['apManager', none, none],
+    ['assignmentManager', none, none],
+    ['nobody', none, none],
+  ];
+  const configured: RoleName[] = ['catalogOwner'];
+  for (const [who, plain, withOwner] of cases) {
+    it(`${who}: ${plain ?? 'refused'} by default, ${withOwner ?? 'refused'} when Catalog owner is an operator role`, () => {
+      const roles = principals[who] as HeldRole[];
+      const a = operationsAccess(roles);
+      const b = operationsAccess(roles, configured);
+      expect(a.allowed ? a.access : undefined).toBe(plain);
+      expect(b.allowed ? b.access : undefined).toBe(withOwner);
+    });
+  }
+
+  it('a reader who also holds an operator role operates', () => {
+    expect(
+      operationsAccess([at('catalogReader', CAT), at('accessPackageManager', OTHER)], ['accessPackageManager']),
+    ).toEqual({ allowed: true, access: 'operate' });
+  });
+
+  it('a configured Catalog reader operates instead of only looking', () => {
+    expect(operationsAccess(principals.reader as HeldRole[], ['catalogReader'])).toEqual({
+      allowed: true,
+      access: 'operate',
+    });
+  });
+
+  it('a refusal names the roles that would let in, the configured ones included', () => {
+    const d = operationsAccess([], ['accessPackageManager']);
+    expect(d.allowed).toBe(false);
+    if (!d.allowed) {
+      expect(d.reason).toContain('Global Administrator');
+      expect(d.reason).toContain('Identity Governance Administrator');
+      expect(d.reason).toContain('Access package manager');
+      expect(d.reason).toContain('Catalog reader, read-only');
+    }
   });
 });

@@ -69,7 +69,6 @@ export const OPERATIONS = [
   'roleAssignment.read',
   'directoryRoleAssignment.write',
   'catalogRoleAssignment.write',
-  'operations.view',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -121,11 +120,7 @@ export function authorize(roles: readonly HeldRole[], operation: Operation, cata
           reason: `creating a catalog needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator', 'catalogCreator'])}`,
         };
   }
-  if (
-    operation === 'directory.write' ||
-    operation === 'directoryRoleAssignment.write' ||
-    operation === 'operations.view'
-  ) {
+  if (operation === 'directory.write' || operation === 'directoryRoleAssignment.write') {
     return {
       allowed: false,
       reason: `this operation needs one of: ${names(['globalAdministrator', 'identityGovernanceAdministrator'])}`,
@@ -151,6 +146,34 @@ export function authorize(roles: readonly HeldRole[], operation: Operation, cata
 export function visibleCatalogs(roles: readonly HeldRole[]): Set<string> | undefined {
   if (isDirectoryAdmin(roles)) return undefined;
   return new Set(roles.filter((r) => r.catalogId !== undefined).map((r) => r.catalogId as string));
+}
+
+/** How far a principal may go in the operators' views (/admin: bull-board and the waiting requests). */
+export type OperationsAccess = 'operate' | 'readOnly';
+
+export type OperationsDecision =
+  { readonly allowed: true; readonly access: OperationsAccess } | { readonly allowed: false; readonly reason: string };
+
+/**
+ * Who gets into the operators' views (SPEC §6, issue 8). Global Administrator and Identity
+ * Governance Administrator operate (retry, clean, promote, pause ...), and so does whoever holds
+ * one of `operatorRoles` (ADMIN_OPERATOR_ROLE_IDS) at any scope, directory-wide or on any catalog:
+ * the views span every catalog, so configuring a role is a deliberate grant of the whole view. A
+ * Catalog reader (on any catalog) may look but not act. Everyone else is refused.
+ */
+export function operationsAccess(
+  roles: readonly HeldRole[],
+  operatorRoles: readonly RoleName[] = [],
+): OperationsDecision {
+  if (isDirectoryAdmin(roles) || roles.some((r) => operatorRoles.includes(r.role))) {
+    return { allowed: true, access: 'operate' };
+  }
+  if (roles.some((r) => r.role === 'catalogReader')) return { allowed: true, access: 'readOnly' };
+  const operate = [...new Set<RoleName>(['globalAdministrator', 'identityGovernanceAdministrator', ...operatorRoles])];
+  return {
+    allowed: false,
+    reason: `the operators' views need one of: ${names(operate)} (or ${ROLE_DISPLAY_NAMES.catalogReader}, read-only)`,
+  };
 }
 
 export function holdsDirectoryAdmin(roles: readonly HeldRole[]): boolean {

@@ -1,9 +1,16 @@
 import { type DirectoryRepository } from '@entitle/db';
-import { authorize } from '@entitle/domain';
+import { operationsAccess, type RoleName } from '@entitle/domain';
 import { type TokenService } from '@entitle/identity';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 export const ADMIN_COOKIE = 'entitle_admin';
+
+/**
+ * The gate's verdict for the request, `operate` or `readOnly`, as a request header that bull-board's
+ * handler hooks can read (they see the headers, not the Fastify request). The gate drops any value
+ * a client sent on every /admin request, so only the gate can set it.
+ */
+export const ADMIN_ACCESS_HEADER = 'x-entitle-admin-access';
 
 export function readCookie(req: FastifyRequest, name: string): string | undefined {
   const header = req.headers.cookie ?? '';
@@ -18,13 +25,22 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 
 /**
  * Guards everything under /admin except the sign-in page: a session cookie holding an access token
- * from the password grant, verified on every request, and a role that may operate (Global
- * Administrator or Identity Governance Administrator); everyone else gets 403.
+ * from the password grant, verified on every request, and a role that may use the operators' views
+ * (operationsAccess: Global Administrator, Identity Governance Administrator or a role named in
+ * ADMIN_OPERATOR_ROLE_IDS operate; a Catalog reader may only look); everyone else gets 403.
+ *
+ * Read-only mode: there is one bull-board, shared by everyone, so read-only is enforced here, per
+ * user and per request, rather than by a second board: a read-only user's writes (anything but GET
+ * and HEAD; every bull-board action, retry, clean, promote, pause, remove..., is a PUT, POST or
+ * PATCH) are answered 403 before they reach bull-board. The board's `after` hook (admin.module.ts)
+ * only presents the queues as read-only to such users, so the UI hides the buttons.
  */
-export function adminGate(tokens: TokenService, directory: DirectoryRepository) {
+export function adminGate(tokens: TokenService, directory: DirectoryRepository, operatorRoles: readonly RoleName[]) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const url = req.url.split('?')[0] ?? '';
-    if (!url.startsWith('/admin') || url === '/admin/login' || url === '/admin/logout') return;
+    if (!url.startsWith('/admin')) return;
+    delete req.raw.headers[ADMIN_ACCESS_HEADER];
+    if (url === '/admin/login' || url === '/admin/logout') return;
     const wantsHtml = !url.startsWith('/admin/api') && !url.includes('/api/') && req.method === 'GET';
     const token = readCookie(req, ADMIN_COOKIE);
     const deny = async (status: 401 | 403, why: string): Promise<void> => {
@@ -44,18 +60,25 @@ export function adminGate(tokens: TokenService, directory: DirectoryRepository) 
       await reply.code(status).send({ error: { code: status === 401 ? 'Unauthorized' : 'Forbidden', message: why } });
     };
     if (!token) return deny(401, 'Sign in first.');
-    let principalId: string;
+    let who: { displayName: string };
+    let decision: ReturnType<typeof operationsAccess>;
     try {
       const subject = await tokens.verify(token);
       const p = await directory.findBy(subject.match, subject.value);
       if (!p || !p.accountEnabled) return deny(401, 'Your session names no active account; sign in again.');
-      principalId = p.id;
-      const roles = await directory.rolesOf(principalId);
-      const decision = authorize(roles, 'operations.view');
-      if (!decision.allowed)
-        return deny(403, `${p.displayName} is signed in but may not operate Entitle: ${decision.reason}.`);
+      who = p;
+      decision = operationsAccess(await directory.rolesOf(p.id), operatorRoles);
     } catch {
       return deny(401, 'Your session has expired; sign in again.');
     }
+    if (!decision.allowed)
+      return deny(403, `${who.displayName} is signed in but may not operate Entitle: ${decision.reason}.`);
+    if (decision.access === 'readOnly' && req.method !== 'GET' && req.method !== 'HEAD') {
+      return deny(
+        403,
+        `${who.displayName} may look but not act: a Catalog reader has read-only access to the operators' views.`,
+      );
+    }
+    req.raw.headers[ADMIN_ACCESS_HEADER] = decision.access;
   };
 }
