@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { one, rows } from './query';
+import { one, preparedOne, rows } from './query';
 import type { Tx } from './requests.repository';
 import type { AttemptRow, CalloutRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval } from './sql';
@@ -22,7 +22,12 @@ export class CalloutsRepository {
   constructor(private readonly ds: DataSource) {}
 
   async findById(id: string, tx: Tx = this.ds): Promise<CalloutRow | undefined> {
-    return one<CalloutRow>(tx, `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1`, [id]);
+    return preparedOne<CalloutRow>(
+      tx,
+      'callouts.findById',
+      `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1`,
+      [id],
+    );
   }
 
   async lock(tx: Tx, id: string): Promise<CalloutRow | undefined> {
@@ -30,7 +35,9 @@ export class CalloutsRepository {
   }
 
   private async insertAttempt(tx: Tx, id: string, a: AttemptRecord): Promise<void> {
-    await tx.query(
+    await preparedOne(
+      tx,
+      'callouts.insertAttempt',
       `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
       [id, a.attempt, a.startedAt, a.httpStatus, a.latencyMs, a.error, a.clientRequestId],
@@ -39,8 +46,9 @@ export class CalloutsRepository {
 
   /** A 2xx: the callout is sent. For a wait, the callback deadline starts now. */
   async recordDelivered(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
-    const row = await one<CalloutRow>(
+    const row = await preparedOne<CalloutRow>(
       tx,
+      'callouts.recordDelivered',
       `UPDATE callout_instances c SET send_state = 'sent', attempt_count = $2, last_http_status = $3, last_error = NULL,
               next_attempt_at = NULL, modified_at = now(),
               deadline_at = CASE WHEN c.waits THEN now() + make_interval(secs => c.callback_timeout_seconds) ELSE NULL END
@@ -54,8 +62,9 @@ export class CalloutsRepository {
 
   /** A failed attempt that will be retried at `nextAttemptAt`. */
   async recordRetry(tx: Tx, id: string, a: AttemptRecord, retryInMs: number): Promise<CalloutRow | undefined> {
-    const row = await one<CalloutRow>(
+    const row = await preparedOne<CalloutRow>(
       tx,
+      'callouts.recordRetry',
       `UPDATE callout_instances c SET attempt_count = $2, last_http_status = $3, last_error = $4, modified_at = now(),
               next_attempt_at = now() + $5::interval
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
@@ -68,8 +77,9 @@ export class CalloutsRepository {
 
   /** The last attempt failed: the instance is calloutFailed (unless a resume already answered it). */
   async recordFailed(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
-    const row = await one<CalloutRow>(
+    const row = await preparedOne<CalloutRow>(
       tx,
+      'callouts.recordFailed',
       `UPDATE callout_instances c SET send_state = 'failed', attempt_count = $2, last_http_status = $3, last_error = $4,
               next_attempt_at = NULL, modified_at = now(),
               status = CASE WHEN c.status IN ('calloutSent', 'waitingForCallback') THEN 'calloutFailed' ELSE c.status END

@@ -3,7 +3,7 @@ import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
 import { roleNameOf } from '@entitle/domain';
 import type { DataSource } from 'typeorm';
-import { one, rows } from './query';
+import { one, preparedOne, preparedRows, rows } from './query';
 
 export interface PrincipalRow {
   id: string;
@@ -81,7 +81,13 @@ export class DirectoryRepository {
         : match === 'appId'
           ? 'p.app_id = $1'
           : 'lower(p.user_principal_name) = lower($1)';
-    return one<PrincipalRow>(this.ds, `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${where}`, [value]);
+    // Prepared: the auth guard runs this on every API call.
+    return preparedOne<PrincipalRow>(
+      this.ds,
+      `principals.findBy.${match}`,
+      `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${where}`,
+      [value],
+    );
   }
 
   async findUserCredentials(
@@ -164,8 +170,9 @@ export class DirectoryRepository {
 
   /** The principal's roles as the authorization component wants them, read on every call. */
   async rolesOf(principalId: string): Promise<HeldRole[]> {
-    const r = await rows<{ roleDefinitionId: string; catalogId: string | null }>(
+    const r = await preparedRows<{ roleDefinitionId: string; catalogId: string | null }>(
       this.ds,
+      'roleAssignments.rolesOf',
       `SELECT role_definition_id::text AS "roleDefinitionId", catalog_id::text AS "catalogId" FROM role_assignments WHERE principal_id = $1`,
       [principalId],
     );

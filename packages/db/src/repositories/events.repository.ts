@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { rows } from './query';
+import { preparedRows, rows } from './query';
 import type { EventInput, EventRow } from './rows';
 
 const EVENT_FIELDS = [
@@ -43,7 +43,13 @@ export async function insertEvents(em: Pick<EntityManager, 'query'>, events: rea
     params.push(...values);
     return `(${values.map((_, i) => `$${start + i + 1}`).join(', ')})`;
   });
-  await em.query(`INSERT INTO request_events (id, ${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params);
+  // Prepared per batch size (1 to a few events per commit on the hot paths).
+  await preparedRows(
+    em,
+    `events.insert.${events.length}`,
+    `INSERT INTO request_events (id, ${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`,
+    params,
+  );
 }
 
 export async function listEvents(em: Pick<EntityManager, 'query'>, requestId: string): Promise<EventRow[]> {

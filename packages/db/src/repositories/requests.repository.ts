@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
 import { insertEvents } from './events.repository';
-import { one, rows } from './query';
+import { one, preparedOne, rows } from './query';
 import type { CalloutRow, RequestContext, RequestRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
 
@@ -68,8 +68,9 @@ export class RequestsRepository {
 
   /** Inserts a submitted request and its `submitted` history event in one statement (one commit). */
   async insertSubmitted(r: NewRequest, wakeAfterMs: number): Promise<RequestRow> {
-    const row = await one<RequestRow>(
+    const row = await preparedOne<RequestRow>(
       this.ds,
+      'requests.insertSubmitted',
       `WITH r AS (
          INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id,
            access_package_id, policy_id, assignment_id, target_id, requestor_id, justification, answers, schedule,
@@ -124,8 +125,9 @@ export class RequestsRepository {
     target?: { id: string; kind: string };
     activeAssignmentId?: string;
   }> {
-    const row = await one<Record<string, unknown>>(
+    const row = await preparedOne<Record<string, unknown>>(
       this.ds,
+      'requests.resolveAdd',
       `SELECT
          (SELECT json_build_object('id', id, 'catalogId', catalog_id) FROM access_packages WHERE id = $1) AS "accessPackage",
          (SELECT json_build_object('id', id, 'accessPackageId', access_package_id, 'requestorSettings', requestor_settings,
@@ -145,8 +147,9 @@ export class RequestsRepository {
 
   /** An open (not terminal) request of the same kind for this target and package, if any. */
   async findOpenRequest(accessPackageId: string, targetId: string, add: boolean): Promise<string | undefined> {
-    const row = await one<{ id: string }>(
+    const row = await preparedOne<{ id: string }>(
       this.ds,
+      'requests.findOpenRequest',
       `SELECT id FROM assignment_requests
         WHERE access_package_id = $1 AND target_id = $2 AND state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled')
           AND request_type = ANY($3) LIMIT 1`,
@@ -223,8 +226,9 @@ export class RequestsRepository {
 
   /** The request row, locked for the rest of the transaction, with all it refers to. */
   async lockContext(tx: Tx, id: string): Promise<RequestContext | undefined> {
-    const row = await one<Record<string, unknown> & RequestRow>(
+    const row = await preparedOne<Record<string, unknown> & RequestRow>(
       tx,
+      'requests.lockContext',
       `SELECT ${REQUEST_COLUMNS},
          json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
          json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
@@ -284,7 +288,12 @@ export class RequestsRepository {
 
   /** Locks just the request row (no joins) for events that do not plan: outcomes, resumes, cancels. */
   async lock(tx: Tx, id: string): Promise<RequestRow | undefined> {
-    return one<RequestRow>(tx, `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1 FOR UPDATE`, [id]);
+    return preparedOne<RequestRow>(
+      tx,
+      'requests.lock',
+      `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1 FOR UPDATE`,
+      [id],
+    );
   }
 
   /**
@@ -300,8 +309,9 @@ export class RequestsRepository {
     opts: { wakeAfterMs: number | null; callbackDeadlineAt?: Date | null; approvalDeadlineAt?: Date | null },
   ): Promise<number | undefined> {
     const finished = next.step === 'finished';
-    const res = await one<{ version: number }>(
+    const res = await preparedOne<{ version: number }>(
       tx,
+      'requests.update',
       `UPDATE assignment_requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1,
               wake_at = CASE WHEN $7::interval IS NULL THEN NULL ELSE now() + $7::interval END,
               callback_deadline_at = $8, approval_deadline_at = $9, modified_at = now(),
@@ -339,7 +349,9 @@ export class RequestsRepository {
   }
 
   async insertCallout(tx: Tx, c: NewCallout): Promise<void> {
-    await tx.query(
+    await preparedOne(
+      tx,
+      'callouts.insert',
       `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
          callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
          timeout_ms, payload, traceparent)
@@ -373,7 +385,9 @@ export class RequestsRepository {
     tx: Tx,
     a: { id: string; request: RequestRow; startAt: Date | null; endAt: Date | null },
   ): Promise<void> {
-    await tx.query(
+    await preparedOne(
+      tx,
+      'assignments.deliver',
       `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
          fourteen_day_at, one_day_at, fourteen_day_fired_at, one_day_fired_at, expire_fired_at)
        SELECT $1, $2, $3, $4, $5, 'delivered', 'Delivered', $6, $7::timestamptz, $8, m.fourteen, m.one,
