@@ -7,6 +7,7 @@ import {
   loggerModule,
   MetricsModule,
   QueuesModule,
+  RequestAdvancer,
   WorkerLifecycle,
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
@@ -34,6 +35,7 @@ export class AppModule {
       ],
       providers: [
         WorkerLifecycle,
+        RequestAdvancer,
         ...signingProviders,
         DispatchService,
         ConnectionTestService,

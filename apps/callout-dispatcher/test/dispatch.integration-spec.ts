@@ -1,6 +1,7 @@
 import { CalloutsRepository, insertAddRequest, insertScenario, RequestsRepository } from '@entitle/db';
 import {
   createTestDatabase,
+  eventually,
   startReceiver,
   testConfig,
   type Receiver,
@@ -70,7 +71,7 @@ describe('callout dispatcher: send (real PostgreSQL, Redis and HTTP receiver)', 
     return { requestId: id, calloutId };
   }
 
-  it('the same attempt processed three times at once is recorded once and moves the request on once', async () => {
+  it('the same attempt processed three times at once is recorded once and moves the request on once, to the next callout, in the same commit', async () => {
     const { requestId, calloutId } = await requestWithCallout('/hooks/twice');
     const dispatcher = app.get(DispatchService);
     const results = await Promise.all([
@@ -81,15 +82,41 @@ describe('callout dispatcher: send (real PostgreSQL, Redis and HTTP receiver)', 
     expect(results.filter((r) => r === 'delivered')).toHaveLength(1);
     expect(results.filter((r) => r === 'stale').length).toBe(2);
     // At-least-once towards the endpoint, with one stable webhook-id.
-    const calls = receiver.calls.filter((c) => c.path === '/hooks/twice');
+    const calls = receiver.calls.filter((c) => c.path === '/hooks/twice' && c.headers['webhook-id'] === calloutId);
     expect(calls.length).toBeGreaterThanOrEqual(1);
-    expect(new Set(calls.map((c) => c.headers['webhook-id']))).toEqual(new Set([calloutId]));
 
     const callout = await app.get(CalloutsRepository).findById(calloutId);
     expect(callout).toMatchObject({ sendState: 'sent', attemptCount: 1, lastHttpStatus: 202 });
     expect(await app.get(CalloutsRepository).listAttempts(calloutId)).toHaveLength(1);
-    const request = await app.get(RequestsRepository).findById(requestId);
-    expect(request).toMatchObject({ version: 2, step: 'approval', stepStarted: false });
+    // One commit took the request from this outcome through approval (adminAdd: none), the
+    // unbound approved stage and delivery to the granted stage, whose callout instance it created
+    // and sent straight to the dispatcher's queue (this app processes it); that outcome's commit
+    // finished the request. One commit per stage transition: version 1 → 2 → 3.
+    const request = await eventually(
+      async () => {
+        const r = await app.get(RequestsRepository).findById(requestId);
+        expect(r).toMatchObject({ state: 'delivered', step: 'finished' });
+        return r;
+      },
+      { what: 'the request is delivered' },
+    );
+    expect(request?.version).toBe(3);
+    const instances = await app.get(RequestsRepository).listCallouts(requestId);
+    expect(instances.map((i) => [i.stage, i.sendState])).toEqual([
+      ['assignmentRequestCreated', 'sent'],
+      ['assignmentRequestGranted', 'sent'],
+    ]);
+    const [assignment] = await ds.query(`SELECT state FROM assignments WHERE created_by_request_id = $1`, [requestId]);
+    expect(assignment).toEqual({ state: 'delivered' });
+    const events: Array<{ event_type: string; stage: string | null }> = await ds.query(
+      `SELECT event_type, stage FROM request_events WHERE request_id = $1 ORDER BY seq`,
+      [requestId],
+    );
+    expect(events.map((e) => [e.event_type, e.stage])).toEqual([
+      ['calloutSent', 'assignmentRequestCreated'],
+      ['delivered', null],
+      ['calloutSent', 'assignmentRequestGranted'],
+    ]);
   });
 
   it('a 500 is retried: the attempt is recorded, the next one is scheduled, and the last failure is final', async () => {

@@ -7,6 +7,7 @@ import {
   loggerModule,
   MetricsModule,
   QueuesModule,
+  RequestAdvancer,
   WorkerLifecycle,
 } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
@@ -30,7 +31,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
       ],
-      providers: [WorkerLifecycle, AdvanceService, RequestsProcessor, RequestReconciler],
+      providers: [WorkerLifecycle, RequestAdvancer, AdvanceService, RequestsProcessor, RequestReconciler],
     };
   }
 }

@@ -17,8 +17,17 @@ import {
   type RequestSnapshot,
   STEP_STAGE,
 } from '@entitle/domain';
-import { APP_CONFIG, DomainEventPublisher, MetricsService, PermanentJobError, QueueProducer } from '@entitle/platform';
-import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
+import {
+  type Advanced,
+  APP_CONFIG,
+  DomainEventPublisher,
+  MetricsService,
+  PermanentJobError,
+  QueueProducer,
+  RequestAdvancer,
+  snapshotOf,
+} from '@entitle/platform';
+import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Counter, Histogram } from 'prom-client';
 import { PinoLogger } from 'nestjs-pino';
@@ -48,6 +57,7 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(PinoLogger) private readonly log: PinoLogger,
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
+    @Inject(RequestAdvancer) private readonly advancer: RequestAdvancer,
     @Inject(MetricsService) metrics: MetricsService,
   ) {
     this.attempts = metrics.counter(
@@ -124,31 +134,30 @@ export class DispatchService implements OnApplicationShutdown {
       );
       return 'retry';
     }
-    const advanced = await this.finish(c, record, verdict, res);
-    if (advanced === 'stale') return 'stale';
-    if (advanced) {
-      await this.queues.add(
-        requestsQueue,
-        'request.advance',
-        { v: 1, requestId: advanced.requestId, version: advanced.version, traceparent },
-        {
-          jobId: jobIds.requestAdvance(advanced.requestId, advanced.version),
-        },
-      );
-    }
+    const done = await this.finish(c, record, verdict, res, traceparent);
+    if (done === 'stale') return 'stale';
+    if (done) await this.advancer.afterCommit(done, traceparent);
     return verdict;
   }
 
-  /** Records the final outcome; for launch and continue, moves the request on in the same commit. */
+  /**
+   * Records the final outcome. Launch and continue (or a failed wait) moves the request on in the
+   * same commit, through the next steps up to the next callout (RequestAdvancer): one commit per
+   * stage transition, and the next callout comes straight back to this queue.
+   */
   private async finish(
     c: CalloutRow,
     record: AttemptRecord,
     verdict: 'delivered' | 'failed',
     res: OutboundResult,
-  ): Promise<{ requestId: string; version: number } | null | 'stale'> {
+    traceparent: string | undefined,
+  ): Promise<Advanced | null | 'stale'> {
+    // A wait that began needs only the request row; moving on needs the context to plan from.
+    const movesOn = !(c.waits && verdict === 'delivered');
     const result = await this.requests.transaction(async (tx) => {
       // Lock order everywhere: the request row, then its callout instances.
-      const request = c.requestId ? await this.requests.lock(tx, c.requestId) : undefined;
+      const ctx = c.requestId && movesOn ? await this.requests.lockContext(tx, c.requestId) : undefined;
+      const request = ctx ? ctx.request : c.requestId ? await this.requests.lock(tx, c.requestId) : undefined;
       const row =
         verdict === 'delivered'
           ? await this.callouts.recordDelivered(tx, c.id, record)
@@ -186,8 +195,7 @@ export class DispatchService implements OnApplicationShutdown {
           requestorMessage: PROCESS_EXPIRED,
         });
       }
-      let advanced: { requestId: string; version: number } | null = null;
-      if (c.waits && verdict === 'delivered') {
+      if (!ctx) {
         // The wait began (the deadline runs from now, on the instance). If a resume already took
         // this instance, or the request moved on, there is nothing to announce.
         const waitsHere =
@@ -203,27 +211,22 @@ export class DispatchService implements OnApplicationShutdown {
             detail: `callback deadline ${row.deadlineAt?.toISOString() ?? '?'}`,
           });
         }
-      } else {
-        const snapshot: RequestSnapshot = {
-          type: request.requestType,
-          state: request.state,
-          status: request.status,
-          step: request.step,
-          stepStarted: request.stepStarted,
-        };
-        try {
-          const next = applyCalloutOutcome(snapshot, c.stage, { delivered: verdict === 'delivered', waits: c.waits });
-          const version = await this.requests.update(tx, request.id, request.version, next, {
-            wakeAfterMs: next.step === 'finished' ? null : this.config.reconcileAfterMs,
-          });
-          if (version !== undefined && next.step !== 'finished') advanced = { requestId: request.id, version };
-        } catch (err) {
-          // The request moved on without this callout (canceled, resumed, timed out): record only.
-          if (!isDomainError(err)) throw err;
-        }
+        await this.requests.insertEvents(tx, events);
+        return null;
       }
-      await this.requests.insertEvents(tx, events);
-      return advanced;
+      let next: RequestSnapshot;
+      try {
+        next = applyCalloutOutcome(snapshotOf(request), c.stage, {
+          delivered: verdict === 'delivered',
+          waits: c.waits,
+        });
+      } catch (err) {
+        // The request moved on without this callout (canceled, resumed, timed out): record only.
+        if (!isDomainError(err)) throw err;
+        await this.requests.insertEvents(tx, events);
+        return null;
+      }
+      return this.advancer.persist(tx, ctx, next, events, traceparent);
     });
     return result;
   }
