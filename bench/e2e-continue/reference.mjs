@@ -4,10 +4,11 @@
 //   node reference.mjs front|worker|dispatcher   (configuration in REF_* environment variables)
 //
 // Per request it does what Entitle does (counted from Entitle's code, see README.md):
-//   front       1 commit  (request + `submitted` event in one statement)         → 1 enqueue
-//   worker      4 commits (lock, plan, insert callout/assignment, update, events) → 3 enqueues
-//   dispatcher  3 × (read instance, sign ES256, POST, 1 commit: attempt + outcome + request) → 3 enqueues
-// i.e. 8 commits, 7 queue hops, 3 outbound POSTs.
+//   front       1 commit  (request + `submitted` event in one statement)                  → 1 enqueue
+//   worker      1 commit  (lock, plan, insert the first callout, update, events)           → 1 enqueue
+//   dispatcher  3 × (read instance, sign ES256, POST, 1 commit: attempt + outcome + the plan
+//               up to the next callout: assignment / next callout, request update, events) → 2 enqueues
+// i.e. 5 commits (one per stage transition), 4 queue hops, 3 outbound POSTs.
 import { Queue, Worker } from 'bullmq';
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -102,6 +103,108 @@ const stats = {
   http: 0,
 };
 
+/** Locks a request row with its target user (the payload needs the target). */
+async function lockRequest(client, requestId) {
+  const { rows } = await client.query(
+    `SELECT r.*, u.display_name AS t_name, u.user_principal_name AS t_upn, u.mail AS t_mail
+       FROM requests r JOIN users u ON u.id = r.target_id WHERE r.id = $1 FOR UPDATE OF r`,
+    [requestId],
+  );
+  return rows[0];
+}
+
+/** Appends history events in one statement. Each event is [type, stage, calloutId, httpStatus]. */
+async function insertEvents(client, requestId, events) {
+  if (events.length === 0) return;
+  const params = [requestId];
+  const tuples = events.map((e) => {
+    const i = params.length;
+    params.push(...e);
+    return `($1, $${i + 1}, $${i + 2}, $${i + 3}, $${i + 4})`;
+  });
+  await client.query(
+    `INSERT INTO events (request_id, event_type, stage, callout_id, http_status) VALUES ${tuples.join(', ')}`,
+    params,
+  );
+}
+
+let staticContext;
+/**
+ * Runs request `r` (locked by the caller) forward from `fromStep` through the steps that need
+ * nothing from outside, as packages/domain advance() does: delivery inserts the assignment; a stage
+ * step inserts its callout instance and stops. One guarded update of the request, one insert of
+ * the history. Returns the id of the callout to send, if any.
+ */
+async function planForward(client, r, fromStep, events) {
+  staticContext ??= JSON.parse(env.REF_STATIC);
+  const catalog = staticContext;
+  let callout;
+  let step = fromStep;
+  let started = false;
+  let assignmentState = '';
+  for (;;) {
+    if (step === 'finished') break;
+    if (STAGE_OF[step]) {
+      started = true;
+      break;
+    }
+    if (step === 'delivery') {
+      await client.query(
+        `INSERT INTO assignments (id, request_id, target_id, access_package_id, state) VALUES ($1, $2, $3, $4, 'delivered')
+         ON CONFLICT (id) DO NOTHING`,
+        [r.assignment_id, r.id, r.target_id, r.access_package_id],
+      );
+      assignmentState = 'delivered';
+      events.push(['delivered', null, null, null]);
+    }
+    step = NEXT[step];
+  }
+  const [state, status] = stepState(step);
+  if (started) {
+    const id = crypto.randomUUID();
+    const payload = {
+      AccessPackageAssignmentRequestId: r.id,
+      CustomExtensionStageInstanceId: id,
+      Stage: STAGE_OF[step],
+      RequestType: r.request_type,
+      State: state,
+      Status: status,
+      Answers: [],
+      AccessPackage: catalog.accessPackage,
+      AccessPackageCatalog: catalog.catalog,
+      Assignment: {
+        Id: r.assignment_id,
+        State: assignmentState,
+        Status: assignmentState ? 'Delivered' : '',
+        Target: {
+          Id: r.target_id,
+          ObjectId: r.target_id,
+          DisplayName: r.t_name,
+          PrincipalName: r.t_upn,
+          Email: r.t_mail ?? '',
+        },
+        AssignmentPolicy: catalog.policy,
+      },
+      Requestor: catalog.requestor,
+    };
+    await client.query(
+      `INSERT INTO callouts (id, request_id, stage, target_url, payload) VALUES ($1, $2, $3, $4, $5::jsonb)`,
+      [id, r.id, STAGE_OF[step], env.REF_TARGET_URL, JSON.stringify(payload)],
+    );
+    callout = id;
+  }
+  const finished = step === 'finished';
+  const upd = await client.query(
+    `UPDATE requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1, modified_at = now(),
+            completed_at = CASE WHEN $7 THEN COALESCE(completed_at, now()) ELSE completed_at END
+      WHERE id = $1 AND version = $2 RETURNING version`,
+    [r.id, r.version, state, status, step, started, finished],
+  );
+  if (upd.rowCount !== 1) throw new Error(`request ${r.id} changed under its lock`);
+  await insertEvents(client, r.id, events);
+  return callout;
+}
+
 async function main() {
   const prefix = `{${env.REF_PREFIX}}`;
   const connection = redisConnection(env.REDIS_URL);
@@ -185,93 +288,18 @@ async function main() {
     );
   } else if (role === 'worker') {
     const callouts = new Queue('callouts', { connection, prefix, defaultJobOptions: CALLOUTS_OPTS });
-    const catalog = JSON.parse(env.REF_STATIC);
     const advance = async (requestId, version) => {
       const client = await db.connect();
       let callout;
-      let finished = false;
       try {
         await client.query('BEGIN');
-        const { rows } = await client.query(
-          `SELECT r.*, u.display_name AS t_name, u.user_principal_name AS t_upn, u.mail AS t_mail
-             FROM requests r JOIN users u ON u.id = r.target_id WHERE r.id = $1 FOR UPDATE OF r`,
-          [requestId],
-        );
-        const r = rows[0];
+        const r = await lockRequest(client, requestId);
         if (!r || r.version !== version || r.step_started || r.step === 'finished') {
           await client.query('ROLLBACK');
           stats.stale++;
           return;
         }
-        // Plan: run forward through the steps that need nothing from outside (as packages/domain advance()).
-        const events = [];
-        let step = r.step;
-        let started = false;
-        let assignmentState = '';
-        for (;;) {
-          if (step === 'finished') break;
-          if (STAGE_OF[step]) {
-            started = true;
-            break;
-          }
-          if (step === 'delivery') {
-            await client.query(
-              `INSERT INTO assignments (id, request_id, target_id, access_package_id, state) VALUES ($1, $2, $3, $4, 'delivered')
-               ON CONFLICT (id) DO NOTHING`,
-              [r.assignment_id, r.id, r.target_id, r.access_package_id],
-            );
-            assignmentState = 'delivered';
-            events.push(['delivered', null, null]);
-          }
-          step = NEXT[step];
-        }
-        const [state, status] = stepState(step);
-        if (started) {
-          const id = crypto.randomUUID();
-          const payload = {
-            AccessPackageAssignmentRequestId: r.id,
-            CustomExtensionStageInstanceId: id,
-            Stage: STAGE_OF[step],
-            RequestType: r.request_type,
-            State: state,
-            Status: status,
-            Answers: [],
-            AccessPackage: catalog.accessPackage,
-            AccessPackageCatalog: catalog.catalog,
-            Assignment: {
-              Id: r.assignment_id,
-              State: assignmentState,
-              Status: assignmentState ? 'Delivered' : '',
-              Target: {
-                Id: r.target_id,
-                ObjectId: r.target_id,
-                DisplayName: r.t_name,
-                PrincipalName: r.t_upn,
-                Email: r.t_mail ?? '',
-              },
-              AssignmentPolicy: catalog.policy,
-            },
-            Requestor: catalog.requestor,
-          };
-          await client.query(
-            `INSERT INTO callouts (id, request_id, stage, target_url, payload) VALUES ($1, $2, $3, $4, $5::jsonb)`,
-            [id, r.id, STAGE_OF[step], env.REF_TARGET_URL, JSON.stringify(payload)],
-          );
-          callout = id;
-        }
-        finished = step === 'finished';
-        const upd = await client.query(
-          `UPDATE requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1, modified_at = now(),
-                  completed_at = CASE WHEN $7 THEN COALESCE(completed_at, now()) ELSE completed_at END
-            WHERE id = $1 AND version = $2 RETURNING version`,
-          [r.id, version, state, status, step, started, finished],
-        );
-        if (upd.rowCount !== 1) throw new Error(`request ${r.id} changed under its lock`);
-        if (events.length)
-          await client.query(`INSERT INTO events (request_id, event_type, stage, callout_id) VALUES ($1, $2, $3, $4)`, [
-            r.id,
-            ...events[0],
-          ]);
+        callout = await planForward(client, r, r.step, []);
         await client.query('COMMIT');
         stats.commits++;
       } catch (err) {
@@ -304,7 +332,7 @@ async function main() {
       () => callouts.close(),
     );
   } else if (role === 'dispatcher') {
-    const requests = new Queue('requests', { connection, prefix, defaultJobOptions: REQUESTS_OPTS });
+    const callouts = new Queue('callouts', { connection, prefix, defaultJobOptions: CALLOUTS_OPTS });
     const target = new URL(env.REF_TARGET_URL);
     const out = new HttpPool(target.origin, { connections: 64, keepAliveTimeout: 10_000, pipelining: 1 });
     // Signing at the same cost as Entitle's PoP: one ES256 signature per callout over a fresh
@@ -365,11 +393,10 @@ async function main() {
       const latencyMs = Math.round(performance.now() - t);
       // Launch and continue: the outcome is recorded and the request moves on either way.
       const client = await db.connect();
-      let advanced;
+      let next;
       try {
         await client.query('BEGIN');
-        const { rows: rr } = await client.query(`SELECT * FROM requests WHERE id = $1 FOR UPDATE`, [c.request_id]);
-        const r = rr[0];
+        const r = await lockRequest(client, c.request_id);
         const upd = await client.query(
           `UPDATE callouts SET send_state = 'sent', attempt_count = $2, last_http_status = $3, modified_at = now()
             WHERE id = $1 AND send_state = 'sending' AND attempt_count = $2 - 1 RETURNING id`,
@@ -385,26 +412,17 @@ async function main() {
            ON CONFLICT (callout_id, attempt) DO NOTHING`,
           [c.id, attempt, startedAt, httpStatus, latencyMs],
         );
+        const outcome = [
+          httpStatus !== null && httpStatus < 300 ? 'calloutSent' : 'calloutFailed',
+          c.stage,
+          c.id,
+          httpStatus,
+        ];
         if (r && r.step_started && STAGE_OF[r.step] === c.stage) {
-          const step = NEXT[r.step];
-          const [state, status] = stepState(step);
-          const v = await client.query(
-            `UPDATE requests SET state = $3, status = $4, step = $5, step_started = false, version = version + 1,
-                    modified_at = now() WHERE id = $1 AND version = $2 RETURNING version`,
-            [r.id, r.version, state, status, step],
-          );
-          if (v.rowCount === 1 && step !== 'finished') advanced = { requestId: r.id, version: v.rows[0].version };
+          next = await planForward(client, r, NEXT[r.step], [outcome]);
+        } else {
+          await insertEvents(client, r?.id ?? c.request_id, [outcome]);
         }
-        await client.query(
-          `INSERT INTO events (request_id, event_type, stage, callout_id, http_status) VALUES ($1, $2, $3, $4, $5)`,
-          [
-            c.request_id,
-            httpStatus !== null && httpStatus < 300 ? 'calloutSent' : 'calloutFailed',
-            c.stage,
-            c.id,
-            httpStatus,
-          ],
-        );
         await client.query('COMMIT');
         stats.commits++;
       } catch (err) {
@@ -413,12 +431,8 @@ async function main() {
       } finally {
         client.release();
       }
-      if (advanced) {
-        await requests.add(
-          'request.advance',
-          { v: 1, requestId: advanced.requestId, version: advanced.version },
-          { jobId: `adv.${advanced.requestId}.${advanced.version}` },
-        );
+      if (next) {
+        await callouts.add('callout.send', { v: 1, calloutId: next, attempt: 1 }, { jobId: `send.${next}.1` });
         stats.enqueued++;
       }
     };
@@ -438,7 +452,7 @@ async function main() {
     worker.on('error', () => undefined);
     closers.push(
       () => worker.close(),
-      () => requests.close(),
+      () => callouts.close(),
       () => out.close(),
     );
   } else {
