@@ -10,6 +10,7 @@ import {
 } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { guardedLookup, refuseTargetUrl, type Resolver, TARGET_REFUSED, type TargetPolicy } from './target-url';
 
 const tracer = trace.getTracer('@entitle/callout');
 
@@ -75,6 +76,8 @@ export interface OutboundCall {
 export interface OutboundResult {
   httpStatus?: number;
   error?: string;
+  /** The target policy refused the address: a final failure, not retried. */
+  refused?: boolean;
   retryAfter?: string;
   latencyMs: number;
   startedAt: Date;
@@ -88,13 +91,21 @@ export interface OutboundResult {
  */
 export class CalloutSender {
   private readonly agent: Agent;
+  private readonly targets: TargetPolicy | undefined;
 
-  constructor(options: { connections?: number } = {}) {
+  /**
+   * With `targets`, every send checks the URL's literal host and every address its host name
+   * resolves to against the target policy (metadata and link-local never; private and loopback only
+   * outside production or when allow-listed); `resolve` replaces DNS (tests).
+   */
+  constructor(options: { connections?: number; targets?: TargetPolicy; resolve?: Resolver } = {}) {
+    this.targets = options.targets;
     this.agent = new Agent({
       connections: options.connections ?? 64,
       keepAliveTimeout: 10_000,
       keepAliveMaxTimeout: 60_000,
       pipelining: 1,
+      ...(options.targets ? { connect: { lookup: guardedLookup(options.targets, options.resolve) } } : {}),
     });
   }
 
@@ -102,6 +113,9 @@ export class CalloutSender {
     const clientRequestId = randomUUID();
     const startedAt = new Date();
     const started = performance.now();
+    const literal = this.targets ? refuseTargetUrl(call.url, this.targets) : undefined;
+    if (literal)
+      return { error: `target refused: ${literal}`, refused: true, latencyMs: 0, startedAt, clientRequestId };
     const payload = Buffer.from(JSON.stringify(call.body), 'utf8');
     if (payload.length > MAX_CALLOUT_BODY_BYTES) {
       return {
@@ -151,10 +165,16 @@ export class CalloutSender {
         abort.signal.aborted ||
         err instanceof undiciErrors.HeadersTimeoutError ||
         err instanceof undiciErrors.BodyTimeoutError;
+      const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
+      if (code === TARGET_REFUSED) {
+        failure = 'refused';
+        const reason = err instanceof Error ? err.message : String(err);
+        return { error: `target refused: ${reason}`, refused: true, latencyMs, startedAt, clientRequestId };
+      }
       const message = timedOut
         ? `no answer within ${call.timeoutMs} ms`
-        : `${(err as { code?: string }).code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}`;
-      failure = timedOut ? 'timeout' : ((err as { code?: string }).code ?? 'error');
+        : `${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}`;
+      failure = timedOut ? 'timeout' : (code ?? 'error');
       return { error: message, latencyMs, startedAt, clientRequestId };
     } finally {
       clearTimeout(timer);

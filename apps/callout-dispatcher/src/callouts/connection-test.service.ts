@@ -1,6 +1,7 @@
 import { buildConnectionTestPayload, CalloutSender, CalloutSigner } from '@entitle/callout';
 import { CatalogsRepository, ExtensionsRepository } from '@entitle/db';
-import { PermanentJobError } from '@entitle/platform';
+import type { AppConfig } from '@entitle/config';
+import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
@@ -12,14 +13,20 @@ import { randomUUID } from 'node:crypto';
  */
 @Injectable()
 export class ConnectionTestService implements OnApplicationShutdown {
-  private readonly sender = new CalloutSender({ connections: 8 });
+  private readonly sender: CalloutSender;
 
   constructor(
     @Inject(ExtensionsRepository) private readonly extensions: ExtensionsRepository,
     @Inject(CatalogsRepository) private readonly catalogs: CatalogsRepository,
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
     @Inject(PinoLogger) private readonly log: PinoLogger,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.sender = new CalloutSender({
+      connections: 8,
+      targets: { production: config.isProduction, allowedHosts: config.calloutAllowedHosts },
+    });
+  }
 
   async test(extensionId: string, modifiedAt: string, traceparent?: string): Promise<'tested' | 'stale'> {
     const x = await this.extensions.find(extensionId);

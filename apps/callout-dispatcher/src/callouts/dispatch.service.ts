@@ -45,7 +45,7 @@ type Verdict = 'delivered' | 'retry' | 'failed';
  */
 @Injectable()
 export class DispatchService implements OnApplicationShutdown {
-  private readonly sender = new CalloutSender();
+  private readonly sender: CalloutSender;
   private readonly attempts: Counter<'stage' | 'outcome' | 'extension'>;
   private readonly latency: Histogram<'outcome'>;
 
@@ -60,6 +60,10 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(RequestAdvancer) private readonly advancer: RequestAdvancer,
     @Inject(MetricsService) metrics: MetricsService,
   ) {
+    // Every send checks the target again, on the addresses it resolves to (SSRF guard).
+    this.sender = new CalloutSender({
+      targets: { production: config.isProduction, allowedHosts: config.calloutAllowedHosts },
+    });
     this.attempts = metrics.counter(
       'entitle_callout_attempts_total',
       'Callout attempts by stage, extension and outcome.',
@@ -94,8 +98,14 @@ export class DispatchService implements OnApplicationShutdown {
     const now = new Date();
     const retryAfterSeconds = parseRetryAfter(res.retryAfter, now);
     const judged = judgeAttempt({ httpStatus: res.httpStatus, retryAfterSeconds });
-    const verdict: Verdict =
-      judged === 'success' ? 'delivered' : judged === 'retry' && attempt < c.maxAttempts ? 'retry' : 'failed';
+    // A target the policy refuses is final: retrying cannot change where the name points now.
+    const verdict: Verdict = res.refused
+      ? 'failed'
+      : judged === 'success'
+        ? 'delivered'
+        : judged === 'retry' && attempt < c.maxAttempts
+          ? 'retry'
+          : 'failed';
     const record: AttemptRecord = {
       attempt,
       startedAt: res.startedAt,
