@@ -1,15 +1,5 @@
 import type { AppConfig } from '@entitle/config';
-import {
-  AppConfigModule,
-  DatabaseModule,
-  EventsModule,
-  HealthModule,
-  loggerModule,
-  MetricsModule,
-  QueuesModule,
-  RequestAdvancer,
-  WorkerLifecycle,
-} from '@entitle/platform';
+import { RequestAdvancer, workerAppImports, WorkerLifecycle } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
@@ -24,15 +14,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        AppConfigModule.forRoot(APP, config),
-        loggerModule(APP, config),
-        DatabaseModule,
-        QueuesModule.forRoot({ producerOnly: false }),
-        EventsModule,
-        HealthModule,
-        MetricsModule,
-      ],
+      imports: workerAppImports(APP, config),
       providers: [
         WorkerLifecycle,
         RequestAdvancer,

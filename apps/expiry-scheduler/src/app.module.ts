@@ -1,13 +1,5 @@
 import type { AppConfig } from '@entitle/config';
-import {
-  AppConfigModule,
-  DatabaseModule,
-  EventsModule,
-  HealthModule,
-  loggerModule,
-  MetricsModule,
-  QueuesModule,
-} from '@entitle/platform';
+import { workerAppImports } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { SchedulerService } from './expiry/scheduler.service';
 
@@ -18,15 +10,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [
-        AppConfigModule.forRoot(APP, config),
-        loggerModule(APP, config),
-        DatabaseModule,
-        QueuesModule.forRoot({ producerOnly: false }),
-        EventsModule,
-        HealthModule,
-        MetricsModule,
-      ],
+      imports: workerAppImports(APP, config),
       providers: [SchedulerService],
     };
   }
