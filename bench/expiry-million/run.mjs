@@ -1,6 +1,6 @@
 // Issue 7: a million delivered assignments with pre-expiration moments. Measures the expiry
 // scheduler's one-day pass with 0, 1,000 and 10,000 moments due (real ExpiryRepository and
-// RequestsRepository.insertCallout), at several numbers of assignments, plus the PostgreSQL and
+// RequestsRepository.insertCallouts), at several numbers of assignments, plus the PostgreSQL and
 // Redis footprint. See README.md.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -61,12 +61,12 @@ const STAGE = 'assignmentOneDayBeforeExpiration';
 
 /**
  * The tick variants. "service" is what SchedulerService.fireMoments does for the one-day moment:
- * claim + one callout row per due moment in one transaction, then one BullMQ add per callout.
+ * claim + the callout rows of the batch in one INSERT, in one transaction, then one BullMQ addBulk.
  */
 const VARIANTS = {
   claim: 'claimDueMoments only (repository call, looped)',
   tx: 'claim + callout rows (the scheduler transaction)',
-  service: 'claim + callout rows + BullMQ add per callout (fireMoments)',
+  service: 'claim + callout rows (one INSERT per batch) + one BullMQ addBulk per batch (fireMoments)',
 };
 
 runBench('expiry-million', main);
@@ -443,27 +443,28 @@ async function tick(variant, expected, { expiry, requests, queue, c }) {
       if (variant !== 'claim') {
         for (const d of due) {
           const co = calloutFor(d, STAGE);
-          if (co) {
-            await requests.insertCallout(tx, co);
-            made.push(co);
-          }
+          if (co) made.push(co);
         }
+        await requests.insertCallouts(tx, made);
       }
       return { due: due.length, made };
     });
     batches++;
     total += r.due;
     callouts += r.made.length;
-    if (variant === 'service') {
-      for (const co of r.made) {
-        const data = parsePayload(calloutsQueue, 'callout.send', {
-          v: 1,
-          calloutId: co.id,
-          attempt: 1,
-          traceparent: co.traceparent ?? undefined,
-        });
-        await queue.add('callout.send', data, { jobId: jobIds.calloutSend(co.id, 1) });
-      }
+    if (variant === 'service' && r.made.length) {
+      await queue.addBulk(
+        r.made.map((co) => ({
+          name: 'callout.send',
+          data: parsePayload(calloutsQueue, 'callout.send', {
+            v: 1,
+            calloutId: co.id,
+            attempt: 1,
+            traceparent: co.traceparent ?? undefined,
+          }),
+          opts: { jobId: jobIds.calloutSend(co.id, 1) },
+        })),
+      );
     }
     if (r.due < BATCH) break;
   }

@@ -12,3 +12,5 @@ export * from './redis';
 export * from './request-advancer';
 export * from './tokens';
 export * from './trace';
+export * from './worker-app';
+export * from './tick-service';

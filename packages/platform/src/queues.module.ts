@@ -59,6 +59,24 @@ export class QueueProducer {
       );
     }
   }
+
+  /** Adds many jobs of one kind in one Redis round trip (BullMQ addBulk); the same checks as `add`. */
+  async addBulk<Q extends AnyContract, N extends JobName<Q>>(
+    contract: Q,
+    job: N,
+    jobs: ReadonlyArray<{ payload: JobPayload<Q, N>; opts?: JobsOptions }>,
+  ): Promise<void> {
+    if (jobs.length === 0) return;
+    const bulk = jobs.map((j) => ({ name: job, data: parsePayload(contract, job, j.payload), opts: j.opts ?? {} }));
+    try {
+      await withTimeout(this.queue(contract).addBulk(bulk), 1_500 + 10 * jobs.length);
+    } catch (err) {
+      throw new DomainError(
+        'ServiceUnavailable',
+        `the job queue (Redis) is unavailable: ${err instanceof Error ? err.message : String(err)}. Try again shortly.`,
+      );
+    }
+  }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

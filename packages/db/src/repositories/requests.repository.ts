@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
 import { insertEvents } from './events.repository';
-import { one, preparedOne, rows } from './query';
+import { one, preparedOne, preparedRows, rows } from './query';
 import type { CalloutRow, RequestContext, RequestRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
 
@@ -349,14 +349,15 @@ export class RequestsRepository {
   }
 
   async insertCallout(tx: Tx, c: NewCallout): Promise<void> {
-    await preparedOne(
-      tx,
-      'callouts.insert',
-      `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
-         callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
-         timeout_ms, payload, traceparent)
-       VALUES ($1, $2, $3, $4, $5, $6, 'sending', $7, $8, 0, $9, now(), $10, $11::jsonb, $12::jsonb, $13, $14::jsonb, $15)`,
-      [
+    await this.insertCallouts(tx, [c]);
+  }
+
+  /** Inserts callout instances in one statement (the scheduler inserts a batch of due moments at once). */
+  async insertCallouts(tx: Tx, list: readonly NewCallout[]): Promise<void> {
+    if (list.length === 0) return;
+    const params: unknown[] = [];
+    const tuples = list.map((c) => {
+      const values = [
         c.id,
         c.requestId,
         c.assignmentId,
@@ -372,8 +373,19 @@ export class RequestsRepository {
         c.timeoutMs,
         JSON.stringify(c.payload),
         c.traceparent,
-      ],
-    );
+      ];
+      const at = params.length;
+      params.push(...values);
+      const $ = (k: number): string => `$${at + k}`;
+      return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}, ${$(6)}, 'sending', ${$(7)}::boolean,
+        ${$(8)}::int, 0, ${$(9)}::int, now(), ${$(10)}, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::int, ${$(14)}::jsonb, ${$(15)})`;
+    });
+    const sql = `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
+         callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
+         timeout_ms, payload, traceparent)
+       VALUES ${tuples.join(', ')}`;
+    // One prepared statement per batch size: 1 on the request path, up to the scheduler's batch.
+    await preparedRows(tx, `callouts.insert.${list.length}`, sql, params);
   }
 
   /**
