@@ -1,3 +1,4 @@
+import { WaitingRepository } from '@entitle/db';
 import { eventually } from '@entitle/testing';
 import { adminAdd, resumeBody, scenarioViaApi, startSystem, type System } from './support';
 
@@ -139,5 +140,49 @@ describe('resume races', () => {
       ),
     );
     expect(outcomes).toHaveLength(12);
+  });
+
+  it('a request canceled while it waits leaves the waiting view at once and never times out afterwards', async () => {
+    const sc = await scenarioViaApi(s, { stages: ['assignmentRequestCreated'], wait: 'PT3S', hook: 'cancel-wait' });
+    const requestId = await adminAdd(s, sc);
+    const w = await waitingCallout('cancel-wait', requestId);
+    const waiting = new WaitingRepository(s.ds);
+    const listed = await eventually(
+      async () => {
+        const page = await waiting.page({ extensionId: sc.extensionId }, 10);
+        const item = page.items.find((i) => i.requestId === requestId);
+        if (!item) throw new Error('not in the waiting view yet');
+        return item;
+      },
+      { what: 'the request appears in the waiting view' },
+    );
+
+    const canceled = await s.api('POST', `/assignmentRequests/${requestId}/cancel`);
+    expect(canceled.status).toBe(200);
+    expect((await waiting.page({ extensionId: sc.extensionId }, 10)).items).toEqual([]);
+    expect(await waiting.countsByExtension()).not.toContainEqual(
+      expect.objectContaining({ extensionId: sc.extensionId }),
+    );
+
+    // Past the old deadline, with the reaper ticking every 200 ms: nothing is added to the history.
+    expect(listed.deadlineAt).toBeInstanceOf(Date);
+    const pastDeadline = (listed.deadlineAt as Date).getTime() + 1_500 - Date.now();
+    await new Promise((r) => setTimeout(r, Math.max(0, pastDeadline)));
+    const history = await s.api('GET', `/assignmentRequests/${requestId}/history`);
+    const types = (history.body.value as Array<{ eventType: string }>).map((e) => e.eventType);
+    expect(types).toContain('canceled');
+    expect(types).not.toContain('callbackTimedOut');
+    const [instance] = (await s.ds.query(`SELECT status, deadline_at, detail FROM callout_instances WHERE id = $1`, [
+      w.instanceId,
+    ])) as Array<{ status: string; deadline_at: Date | null; detail: string | null }>;
+    expect(instance).toEqual({
+      status: 'waitingForCallback',
+      deadline_at: null,
+      detail: 'the request was canceled while waiting for the callback',
+    });
+    const request = await s.api('GET', `/assignmentRequests/${requestId}`);
+    expect(request.body).toMatchObject({ state: 'canceled', status: 'Canceled' });
+    // A late resume is refused by the request's state.
+    expect((await s.api('POST', `/v1.0${w.callbackUriPath}`, resumeBody(w.instanceId, 'too late'))).status).toBe(409);
   });
 });

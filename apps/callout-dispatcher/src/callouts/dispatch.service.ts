@@ -11,6 +11,7 @@ import {
   applyCalloutOutcome,
   DEFAULT_BACKOFF,
   isDomainError,
+  isTerminal,
   judgeAttempt,
   parseRetryAfter,
   retryDelayMs,
@@ -220,6 +221,9 @@ export class DispatchService implements OnApplicationShutdown {
             requestorMessage: WAITING,
             detail: `callback deadline ${row.deadlineAt?.toISOString() ?? '?'}`,
           });
+        } else if (isTerminal(request.state)) {
+          // Canceled (or otherwise ended) while this callout was still being sent: nothing will wait.
+          await this.callouts.endWaits(tx, { id: c.id }, 'the request ended before the callout was delivered');
         }
         await this.requests.insertEvents(tx, events);
         return null;

@@ -51,6 +51,12 @@ export class RequestActionsService {
         callbackDeadlineAt: null,
         approvalDeadlineAt: null,
       });
+      // A wait under way ends with the request: no timeout later, and it leaves the waiting view.
+      await this.callouts.endWaits(
+        tx,
+        { requestId: row.id },
+        'the request was canceled while waiting for the callback',
+      );
       await this.requests.insertEvents(tx, [
         {
           requestId: row.id,

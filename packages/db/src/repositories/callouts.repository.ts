@@ -105,6 +105,24 @@ export class CalloutsRepository {
   }
 
   /**
+   * The request ended (canceled, or it moved on) while this instance still waited for its callback:
+   * the wait is over, so its deadline is cleared (the reaper will not time it out, and the operators'
+   * waiting view and metrics no longer count it). The status stays `waitingForCallback`, the last
+   * thing the extension was told; `detail` says why nothing more will happen.
+   */
+  async endWaits(tx: Tx, where: { requestId: string } | { id: string }, detail: string): Promise<number> {
+    const byRequest = 'requestId' in where;
+    const r = await rows<{ id: string }>(
+      tx,
+      `UPDATE callout_instances SET deadline_at = NULL, detail = COALESCE(detail, $2), modified_at = now()
+        WHERE ${byRequest ? 'request_id' : 'id'} = $1 AND status = 'waitingForCallback' AND deadline_at IS NOT NULL
+        RETURNING id`,
+      [byRequest ? where.requestId : where.id, detail],
+    );
+    return r.length;
+  }
+
+  /**
    * The reaper's tick for callback deadlines (SPEC §4): in one transaction, claims up to `limit`
    * waiting instances whose deadline passed (replicas skip each other's rows), marks them
    * callbackTimedOut, fails their requests (deliveryFailed / CallbackTimedOut, as
@@ -137,7 +155,7 @@ export class CalloutsRepository {
          INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail, requestor_message)
          SELECT gen_random_uuid(), due.request_id, 'callbackTimedOut', due.stage, due.custom_extension_id, due.callout_id,
                 'no resume arrived before the callback deadline', 'Process expired'
-           FROM due
+           FROM due WHERE due.waits_here
        )
        SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version
          FROM due LEFT JOIN req ON req.id = due.request_id`,

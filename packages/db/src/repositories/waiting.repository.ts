@@ -74,7 +74,8 @@ export class WaitingRepository {
       this.ds,
       `SELECT x.id AS "extensionId", x.display_name AS "extensionName", cat.display_name AS "catalogName", count(*)::int AS waiting
          FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id JOIN catalogs cat ON cat.id = x.catalog_id
-        WHERE c.status = 'waitingForCallback' GROUP BY x.id, x.display_name, cat.display_name ORDER BY waiting DESC LIMIT 50`,
+        WHERE c.status = 'waitingForCallback' AND c.deadline_at IS NOT NULL
+        GROUP BY x.id, x.display_name, cat.display_name ORDER BY waiting DESC LIMIT 50`,
     );
   }
 
@@ -83,7 +84,7 @@ export class WaitingRepository {
     const r = await rows<{ b: number; n: number }>(
       this.ds,
       `SELECT width_bucket(EXTRACT(EPOCH FROM now() - c.created_at), ARRAY[60, 600, 3600, 86400]::float8[]) AS b, count(*)::int AS n
-         FROM callout_instances c WHERE c.status = 'waitingForCallback' GROUP BY 1`,
+         FROM callout_instances c WHERE c.status = 'waitingForCallback' AND c.deadline_at IS NOT NULL GROUP BY 1`,
     );
     const labels = ['< 1 min', '< 10 min', '< 1 h', '< 1 day', '≥ 1 day'];
     return labels.map((bucket, i) => ({ bucket, waiting: r.find((x) => Number(x.b) === i)?.n ?? 0 }));
