@@ -1,5 +1,6 @@
 // Helpers shared by the start and test scripts: spawning the five apps (SPEC §7 process contract).
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,18 +35,15 @@ export function startApps(env, { logDir, onExit } = {}) {
     const appEnv = { ...process.env, ...env };
     if (app !== 'gateway')
       appEnv.HEALTH_PORT = env[`HEALTH_PORT_${app.toUpperCase().replace(/-/g, '_')}`] ?? String(gatewayPort + 100 + i);
+    // With a log directory, each app writes straight into its file: a pipe through this process
+    // would make the apps' synchronous log writes wait whenever this process is busy.
+    const logFd = logDir ? fs.openSync(path.join(logDir, `${app}.log`), 'a') : undefined;
     const child = spawn(process.execPath, [path.join(ROOT, 'apps', app, 'dist', 'main.js')], {
       cwd: ROOT,
       env: appEnv,
-      stdio: logDir ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      stdio: logFd === undefined ? 'inherit' : ['ignore', logFd, logFd],
     });
-    if (logDir) {
-      import('node:fs').then((fs) => {
-        const out = fs.createWriteStream(path.join(logDir, `${app}.log`));
-        child.stdout.pipe(out);
-        child.stderr.pipe(out);
-      });
-    }
+    if (logFd !== undefined) fs.closeSync(logFd);
     child.on('exit', (code, signal) => onExit?.(app, code, signal));
     return {
       app,
