@@ -107,4 +107,15 @@ describe('configuration (SPEC §7)', () => {
     );
     expect(message).toContain('44272f93-9762-48e8-af59-1b5351b1d6b3 (Catalog reader)');
   });
+
+  it('reads KEY_ENCRYPTION_KEY as 32 bytes (hex or base64) and names the variable and the rule otherwise', () => {
+    const hex = 'ab'.repeat(32);
+    expect(loadConfig({ KEY_ENCRYPTION_KEY: hex }).keyEncryptionKey).toEqual(Buffer.from(hex, 'hex'));
+    const b64 = Buffer.alloc(32, 7).toString('base64');
+    expect(loadConfig({ KEY_ENCRYPTION_KEY: b64 }).keyEncryptionKey).toEqual(Buffer.alloc(32, 7));
+    expect(loadConfig({}).keyEncryptionKey).toBeUndefined();
+    expect(() => loadConfig({ KEY_ENCRYPTION_KEY: 'too-short' })).toThrow(
+      /KEY_ENCRYPTION_KEY: expected 32 random bytes as 64 hex digits or base64/,
+    );
+  });
 });

@@ -200,6 +200,20 @@ const schema = z.object({
   RECONCILE_AFTER_MS: positiveInt(15_000, 3_600_000),
   TICK_INTERVAL_MS: positiveInt(500, 60_000),
   TOKEN_LIFETIME_SECONDS: positiveInt(1800, 86_400),
+  KEY_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return undefined;
+      // 32 bytes: 64 hex digits, or 43 base64/base64url characters (plus an optional "=").
+      if (/^[0-9a-fA-F]{64}$/.test(v)) return Buffer.from(v, 'hex');
+      if (/^[A-Za-z0-9+/_-]{43}=?$/.test(v)) return Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected 32 random bytes as 64 hex digits or base64 (e.g. the output of `openssl rand -base64 32`)',
+      });
+      return z.NEVER;
+    }),
   CALLOUT_ALLOWED_HOSTS: z
     .string()
     .optional()
@@ -281,6 +295,8 @@ export interface AppConfig {
   readonly publicBaseUrl: string;
   readonly bootstrapClientId: string | undefined;
   readonly bootstrapClientSecret: string | undefined;
+  /** AES-256 key that seals the signing keys' private parts in PostgreSQL (KEY_ENCRYPTION_KEY). */
+  readonly keyEncryptionKey: Buffer | undefined;
   readonly callbackTimeoutMin: { readonly iso: string; readonly seconds: number };
   readonly passwordGrant: boolean;
   readonly logLevel: string;
@@ -351,6 +367,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     publicBaseUrl: e.PUBLIC_BASE_URL,
     bootstrapClientId: e.BOOTSTRAP_CLIENT_ID || undefined,
     bootstrapClientSecret: e.BOOTSTRAP_CLIENT_SECRET || undefined,
+    keyEncryptionKey: e.KEY_ENCRYPTION_KEY,
     callbackTimeoutMin: Object.freeze(e.CALLBACK_TIMEOUT_MIN),
     passwordGrant,
     logLevel: e.LOG_LEVEL,

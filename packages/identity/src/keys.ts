@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, exportPKCS8, generateKeyPair, importPKCS8, type JWK, type CryptoKey } from 'jose';
 
 /** Anything that runs SQL and returns rows for SELECT/INSERT (a TypeORM DataSource or a pg Pool). */
@@ -28,6 +28,44 @@ interface KeyRow {
   publish_until: Date | null;
 }
 
+const SEALED = 'enc:v1:';
+
+/**
+ * Seals a private key with AES-256-GCM under the key-encryption key (KEY_ENCRYPTION_KEY), bound to
+ * its kid (AAD), so a sealed value cannot be moved to another row. Format:
+ * `enc:v1:<iv>:<tag>:<ciphertext>`, each base64url.
+ */
+export function sealPrivateKey(pkcs8: string, kid: string, kek: Buffer): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', kek, iv);
+  cipher.setAAD(Buffer.from(kid, 'utf8'));
+  const body = Buffer.concat([cipher.update(pkcs8, 'utf8'), cipher.final()]);
+  return `${SEALED}${iv.toString('base64url')}:${cipher.getAuthTag().toString('base64url')}:${body.toString('base64url')}`;
+}
+
+export function isSealed(stored: string): boolean {
+  return stored.startsWith(SEALED);
+}
+
+/** Opens a sealed private key; plain PEM passes through. Errors say which key and what to set. */
+export function openPrivateKey(stored: string, kid: string, kek: Buffer | undefined): string {
+  if (!isSealed(stored)) return stored;
+  if (!kek) {
+    throw new Error(`signing key ${kid} is sealed with a key-encryption key: set KEY_ENCRYPTION_KEY to load it`);
+  }
+  const [iv, tag, body] = stored.slice(SEALED.length).split(':');
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', kek, Buffer.from(iv ?? '', 'base64url'));
+    decipher.setAAD(Buffer.from(kid, 'utf8'));
+    decipher.setAuthTag(Buffer.from(tag ?? '', 'base64url'));
+    return Buffer.concat([decipher.update(Buffer.from(body ?? '', 'base64url')), decipher.final()]).toString('utf8');
+  } catch {
+    throw new Error(
+      `KEY_ENCRYPTION_KEY does not open signing key ${kid} (a different key sealed it, or the row was altered)`,
+    );
+  }
+}
+
 async function rowsOf<T>(result: Promise<unknown>): Promise<T[]> {
   const r = await result;
   if (Array.isArray(r) && r.length === 2 && Array.isArray(r[0]) && typeof r[1] === 'number') return r[0] as T[];
@@ -48,15 +86,42 @@ export class KeyStore {
 
   constructor(
     private readonly sql: SqlRunner,
-    private readonly options: { maxTokenLifetimeSeconds: number; reloadMs?: number },
+    private readonly options: {
+      maxTokenLifetimeSeconds: number;
+      reloadMs?: number;
+      /** KEY_ENCRYPTION_KEY: when set, private keys are stored sealed (AES-256-GCM) and plain ones are sealed at start. */
+      keyEncryptionKey?: Buffer;
+    },
   ) {}
 
-  /** Creates the first key if there is none (safe when several processes start at once). */
+  /**
+   * Creates the first key if there is none (safe when several processes start at once). With a
+   * key-encryption key, private keys still stored in plain text are sealed in place first.
+   */
   async ensureActiveKey(): Promise<void> {
+    await this.sealPlainKeys();
     await this.load(true);
     if (this.keys.some((k) => k.retiredAt === null)) return;
     await this.insertNewKey();
     await this.load(true);
+  }
+
+  /** Seals every private key still stored in plain text; answers how many it sealed. */
+  async sealPlainKeys(): Promise<number> {
+    const kek = this.options.keyEncryptionKey;
+    if (!kek) return 0;
+    const plain = await rowsOf<{ kid: string; private_pkcs8: string }>(
+      this.sql.query(`SELECT kid, private_pkcs8 FROM signing_keys WHERE private_pkcs8 NOT LIKE 'enc:%'`),
+    );
+    for (const r of plain) {
+      // Guarded on the old value: two processes starting at once seal each key once.
+      await this.sql.query(`UPDATE signing_keys SET private_pkcs8 = $3 WHERE kid = $1 AND private_pkcs8 = $2`, [
+        r.kid,
+        r.private_pkcs8,
+        sealPrivateKey(r.private_pkcs8, r.kid, kek),
+      ]);
+    }
+    return plain.length;
   }
 
   private async insertNewKey(): Promise<void> {
@@ -64,10 +129,11 @@ export class KeyStore {
     const kid = randomUUID();
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALG, use: 'sig' };
     const pkcs8 = await exportPKCS8(privateKey);
+    const kek = this.options.keyEncryptionKey;
     // The unique partial index on active keys makes a concurrent second insert a no-op.
     await this.sql.query(
       `INSERT INTO signing_keys (kid, alg, public_jwk, private_pkcs8) VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING`,
-      [kid, SIGNING_ALG, JSON.stringify(publicJwk), pkcs8],
+      [kid, SIGNING_ALG, JSON.stringify(publicJwk), kek ? sealPrivateKey(pkcs8, kid, kek) : pkcs8],
     );
   }
 
@@ -99,7 +165,9 @@ export class KeyStore {
     this.keys = await Promise.all(
       rows.map(async (r) => {
         const cached = known.get(r.kid);
-        const privateKey = cached?.privateKey ?? (await importPKCS8(r.private_pkcs8, r.alg));
+        const privateKey =
+          cached?.privateKey ??
+          (await importPKCS8(openPrivateKey(r.private_pkcs8, r.kid, this.options.keyEncryptionKey), r.alg));
         return {
           kid: r.kid,
           alg: r.alg,

@@ -11,7 +11,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'pg';
@@ -483,6 +483,72 @@ describe('TokenService with an external OIDC issuer (local JWKS endpoint)', () =
       tokens.verify(await idpToken({ oid: randomUUID(), iat: t - 700, nbf: t - 700, exp: t - 100 })),
       /expired/,
     );
+  });
+});
+
+describe('private keys sealed with KEY_ENCRYPTION_KEY', () => {
+  let sql: Pool;
+  const kek = randomBytes(32);
+  const sealedStore = (key: Buffer | null = kek): KeyStore =>
+    new KeyStore(sql, { maxTokenLifetimeSeconds: MAX_LIFETIME, ...(key ? { keyEncryptionKey: key } : {}) });
+  const storedKeys = async (): Promise<Array<{ kid: string; private_pkcs8: string }>> =>
+    (
+      await sql.query<{ kid: string; private_pkcs8: string }>(
+        `SELECT kid, private_pkcs8 FROM signing_keys ORDER BY created_at`,
+      )
+    ).rows;
+
+  beforeAll(async () => {
+    const db = await database('keys-sealed');
+    sql = pool(db.url);
+  });
+
+  it('a key made in plain text is sealed in place at start, keeps its kid, and its tokens still verify', async () => {
+    const plain = keyStore(sql);
+    await plain.ensureActiveKey();
+    const before = await storedKeys();
+    expect(before).toHaveLength(1);
+    expect(before[0]!.private_pkcs8).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    const issued = await tokenService(plain).issue({ sub: randomUUID(), name: 'x', idtyp: 'app', appid: 'a' });
+
+    const sealed = sealedStore();
+    await sealed.ensureActiveKey();
+    const after = await storedKeys();
+    expect(after.map((k) => k.kid)).toEqual([before[0]!.kid]);
+    expect(after[0]!.private_pkcs8).toMatch(/^enc:v1:[\w-]+:[\w-]+:[\w-]+$/);
+    expect(after[0]!.private_pkcs8).not.toContain('PRIVATE KEY');
+    await expect(tokenService(sealed).verify(issued.accessToken)).resolves.toMatchObject({ claims: { idtyp: 'app' } });
+  });
+
+  it('a rotation stores the new key sealed; another process with the same key signs and verifies with it', async () => {
+    const { active } = await sealedStore().rotate();
+    const row = (await storedKeys()).find((k) => k.kid === active);
+    expect(row?.private_pkcs8.startsWith('enc:v1:')).toBe(true);
+
+    const other = sealedStore();
+    expect((await other.activeKey()).kid).toBe(active);
+    const issued = await tokenService(other).issue({ sub: randomUUID(), name: 'y', idtyp: 'app', appid: 'b' });
+    expect(decodeProtectedHeader(issued.accessToken).kid).toBe(active);
+    await expect(tokenService(sealedStore()).verify(issued.accessToken)).resolves.toMatchObject({
+      claims: { idtyp: 'app' },
+    });
+  });
+
+  it('without the key, or with another one, loading fails with a message that says what to set', async () => {
+    await expect(sealedStore(null).activeKey()).rejects.toThrow(
+      /signing key [0-9a-f-]+ is sealed with a key-encryption key: set KEY_ENCRYPTION_KEY/,
+    );
+    await expect(sealedStore(randomBytes(32)).activeKey()).rejects.toThrow(
+      /KEY_ENCRYPTION_KEY does not open signing key [0-9a-f-]+/,
+    );
+  });
+
+  it('a sealed value moved to another key row does not open (the kid is bound to it)', async () => {
+    const [a, b] = await storedKeys();
+    await sql.query(`UPDATE signing_keys SET private_pkcs8 = $2 WHERE kid = $1`, [b!.kid, a!.private_pkcs8]);
+    await expect(sealedStore().activeKey()).rejects.toThrow(/does not open signing key/);
+    await sql.query(`UPDATE signing_keys SET private_pkcs8 = $2 WHERE kid = $1`, [b!.kid, b!.private_pkcs8]);
+    await expect(sealedStore().activeKey()).resolves.toMatchObject({ kid: b!.kid });
   });
 });
 

@@ -11,7 +11,11 @@ export const signingProviders: Provider[] = [
     provide: KeyStore,
     inject: [DataSource, APP_CONFIG],
     useFactory: (ds: DataSource, config: AppConfig) =>
-      new KeyStore(ds, { maxTokenLifetimeSeconds: config.tokenLifetimeSeconds, reloadMs: 10_000 }),
+      new KeyStore(ds, {
+        maxTokenLifetimeSeconds: config.tokenLifetimeSeconds,
+        reloadMs: 10_000,
+        keyEncryptionKey: config.keyEncryptionKey,
+      }),
   },
   {
     provide: CalloutSigner,

@@ -32,6 +32,8 @@ export class BootstrapService implements OnApplicationBootstrap {
     try {
       await qr.query('SELECT pg_advisory_lock($1)', [BOOTSTRAP_LOCK]);
       try {
+        const sealed = await this.keys.sealPlainKeys();
+        if (sealed) this.logger.log(`sealed ${sealed} signing key(s) stored in plain text with KEY_ENCRYPTION_KEY`);
         await this.keys.ensureActiveKey();
         await this.ensureBootstrapApplication();
       } finally {

@@ -18,7 +18,11 @@ import { SignInService } from './sign-in.service';
       provide: KeyStore,
       inject: [DataSource, APP_CONFIG],
       useFactory: (ds: DataSource, config: AppConfig) =>
-        new KeyStore(ds, { maxTokenLifetimeSeconds: config.tokenLifetimeSeconds, reloadMs: 10_000 }),
+        new KeyStore(ds, {
+          maxTokenLifetimeSeconds: config.tokenLifetimeSeconds,
+          reloadMs: 10_000,
+          keyEncryptionKey: config.keyEncryptionKey,
+        }),
     },
     {
       provide: TokenService,

@@ -14,7 +14,10 @@ async function main(): Promise<void> {
   await ds.initialize();
   try {
     await assertMigrated(ds, config.databaseUrl);
-    const keys = new KeyStore(ds, { maxTokenLifetimeSeconds: config.tokenLifetimeSeconds });
+    const keys = new KeyStore(ds, {
+      maxTokenLifetimeSeconds: config.tokenLifetimeSeconds,
+      keyEncryptionKey: config.keyEncryptionKey,
+    });
     const { retired, active } = await keys.rotate();
     process.stdout.write(
       `keys:rotate: new active key ${active}${retired ? `; ${retired} retired, still published for ${config.tokenLifetimeSeconds + 300} s` : ''}\n`,
