@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { Pool as HttpPool } from 'undici';
-import { freePort, ROOT, startApps, stopApps, waitReady } from '../../scripts/lib.mjs';
+import { freePort, ROOT, startApps, stopApps, waitReady, withAppNodeOptions } from '../../scripts/lib.mjs';
 import { CpuTracker, int, parseProm, percentile, sleep, within } from './common.mjs';
 import { REFERENCE_SCHEMA } from './reference.mjs';
 
@@ -102,8 +102,9 @@ process.on('SIGTERM', () => void abortAll('SIGTERM', 143));
 
 function forkChild(scope, file, args, childEnv, name) {
   const execArgv = CPU_PROF ? ['--require', path.join(HERE, 'cpu-prof-preload.cjs')] : [];
+  // The same V8 tuning as Entitle's apps (scripts/lib.mjs), so both systems run alike.
   const child = fork(path.join(HERE, file), args, {
-    env: { ...env, ...childEnv, ...(CPU_PROF ? { BENCH_PROF_DIR: PROF_DIR } : {}) },
+    env: withAppNodeOptions({ ...env, ...childEnv, ...(CPU_PROF ? { BENCH_PROF_DIR: PROF_DIR } : {}) }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv,
   });
