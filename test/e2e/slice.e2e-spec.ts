@@ -196,9 +196,20 @@ describe('vertical slice: adminAdd through created and granted callouts to deliv
     const reaper = await text('timeout-reaper');
     expect(reaper).toMatch(/entitle_requests\{(?=[^}]*state="delivered")[^}]*\} [1-9]/);
     expect(reaper).toMatch(/entitle_waiting_requests\{[^}]*\} 0/);
-    expect(reaper).toMatch(/entitle_reaper_tick_seconds_count\{(?=[^}]*kind="callback")[^}]*\} [1-9]/);
-    expect(await text('expiry-scheduler')).toMatch(
-      /entitle_scheduler_tick_seconds_count\{(?=[^}]*kind="oneDay")[^}]*\} [1-9]/,
+    // The tick histograms appear with the first tick, which follows the app's own readiness check.
+    await eventually(
+      async () =>
+        expect(await text('timeout-reaper')).toMatch(
+          /entitle_reaper_tick_seconds_count\{(?=[^}]*kind="callback")[^}]*\} [1-9]/,
+        ),
+      { what: 'the reaper has ticked' },
+    );
+    await eventually(
+      async () =>
+        expect(await text('expiry-scheduler')).toMatch(
+          /entitle_scheduler_tick_seconds_count\{(?=[^}]*kind="oneDay")[^}]*\} [1-9]/,
+        ),
+      { what: 'the scheduler has ticked' },
     );
   });
 

@@ -67,7 +67,8 @@ export class ReadinessService implements OnApplicationShutdown {
 
   /** Resolves once both answer; retries with a capped backoff. */
   async waitUntilReady(onWait?: (state: Awaited<ReturnType<ReadinessService['check']>>) => void): Promise<void> {
-    for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
+    // Short steps: an app begins work within two seconds of its dependencies answering.
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2_000)) {
       const state = await this.check();
       if (state.ready) return;
       onWait?.(state);
