@@ -103,6 +103,55 @@ const stats = {
   http: 0,
 };
 
+/** Returned by a transaction body that found its row moved on: roll back and count it stale. */
+const STALE = Symbol('stale');
+
+/** BEGIN … COMMIT on one pooled connection, counting commits and stale attempts; rolls back on error. */
+async function inTransaction(db, body) {
+  const client = await db.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await body(client);
+    if (result === STALE) {
+      await client.query('ROLLBACK');
+      stats.stale++;
+      return undefined;
+    }
+    await client.query('COMMIT');
+    stats.commits++;
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function enqueueSend(callouts, calloutId) {
+  await callouts.add('callout.send', { v: 1, calloutId, attempt: 1 }, { jobId: `send.${calloutId}.1` });
+  stats.enqueued++;
+}
+
+/** A BullMQ worker on `queue` that counts processed and failed jobs. */
+function consume(queue, handle, opts) {
+  const worker = new Worker(
+    queue,
+    async (job) => {
+      try {
+        await handle(job);
+        stats.jobs++;
+      } catch (err) {
+        stats.failed++;
+        throw err;
+      }
+    },
+    opts,
+  );
+  worker.on('error', () => undefined);
+  return worker;
+}
+
 /** Locks a request row with its target user (the payload needs the target). */
 async function lockRequest(client, requestId) {
   const { rows } = await client.query(
@@ -289,44 +338,18 @@ async function main() {
   } else if (role === 'worker') {
     const callouts = new Queue('callouts', { connection, prefix, defaultJobOptions: CALLOUTS_OPTS });
     const advance = async (requestId, version) => {
-      const client = await db.connect();
-      let callout;
-      try {
-        await client.query('BEGIN');
+      const callout = await inTransaction(db, async (client) => {
         const r = await lockRequest(client, requestId);
-        if (!r || r.version !== version || r.step_started || r.step === 'finished') {
-          await client.query('ROLLBACK');
-          stats.stale++;
-          return;
-        }
-        callout = await planForward(client, r, r.step, []);
-        await client.query('COMMIT');
-        stats.commits++;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-      if (callout) {
-        await callouts.add('callout.send', { v: 1, calloutId: callout, attempt: 1 }, { jobId: `send.${callout}.1` });
-        stats.enqueued++;
-      }
+        if (!r || r.version !== version || r.step_started || r.step === 'finished') return STALE;
+        return planForward(client, r, r.step, []);
+      });
+      if (callout) await enqueueSend(callouts, callout);
     };
-    const worker = new Worker(
-      'requests',
-      async (job) => {
-        try {
-          await advance(job.data.requestId, job.data.version);
-          stats.jobs++;
-        } catch (err) {
-          stats.failed++;
-          throw err;
-        }
-      },
-      { connection, prefix, concurrency },
-    );
-    worker.on('error', () => undefined);
+    const worker = consume('requests', (job) => advance(job.data.requestId, job.data.version), {
+      connection,
+      prefix,
+      concurrency,
+    });
     closers.push(
       () => worker.close(),
       () => callouts.close(),
@@ -392,21 +415,14 @@ async function main() {
       }
       const latencyMs = Math.round(performance.now() - t);
       // Launch and continue: the outcome is recorded and the request moves on either way.
-      const client = await db.connect();
-      let next;
-      try {
-        await client.query('BEGIN');
+      const next = await inTransaction(db, async (client) => {
         const r = await lockRequest(client, c.request_id);
         const upd = await client.query(
           `UPDATE callouts SET send_state = 'sent', attempt_count = $2, last_http_status = $3, modified_at = now()
             WHERE id = $1 AND send_state = 'sending' AND attempt_count = $2 - 1 RETURNING id`,
           [c.id, attempt, httpStatus],
         );
-        if (upd.rowCount !== 1) {
-          await client.query('ROLLBACK');
-          stats.stale++;
-          return;
-        }
+        if (upd.rowCount !== 1) return STALE;
         await client.query(
           `INSERT INTO attempts (callout_id, attempt, started_at, http_status, latency_ms) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (callout_id, attempt) DO NOTHING`,
@@ -418,38 +434,17 @@ async function main() {
           c.id,
           httpStatus,
         ];
-        if (r && r.step_started && STAGE_OF[r.step] === c.stage) {
-          next = await planForward(client, r, NEXT[r.step], [outcome]);
-        } else {
-          await insertEvents(client, r?.id ?? c.request_id, [outcome]);
-        }
-        await client.query('COMMIT');
-        stats.commits++;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-      if (next) {
-        await callouts.add('callout.send', { v: 1, calloutId: next, attempt: 1 }, { jobId: `send.${next}.1` });
-        stats.enqueued++;
-      }
+        if (r && r.step_started && STAGE_OF[r.step] === c.stage) return planForward(client, r, NEXT[r.step], [outcome]);
+        await insertEvents(client, r?.id ?? c.request_id, [outcome]);
+        return undefined;
+      });
+      if (next) await enqueueSend(callouts, next);
     };
-    const worker = new Worker(
-      'callouts',
-      async (job) => {
-        try {
-          await send(job.data.calloutId, job.data.attempt);
-          stats.jobs++;
-        } catch (err) {
-          stats.failed++;
-          throw err;
-        }
-      },
-      { connection, prefix, concurrency },
-    );
-    worker.on('error', () => undefined);
+    const worker = consume('callouts', (job) => send(job.data.calloutId, job.data.attempt), {
+      connection,
+      prefix,
+      concurrency,
+    });
     closers.push(
       () => worker.close(),
       () => callouts.close(),
