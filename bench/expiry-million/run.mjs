@@ -2,7 +2,6 @@
 // scheduler's one-day pass with 0, 1,000 and 10,000 moments due (real ExpiryRepository and
 // RequestsRepository.insertCallouts), at several numbers of assignments, plus the PostgreSQL and
 // Redis footprint. See README.md.
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import {
@@ -45,7 +44,7 @@ const {
   insertUser,
   assertMigrated,
 } = db;
-const { buildPreExpirationPayload } = calloutPkg;
+const { preExpirationCallout } = calloutPkg; // what SchedulerService.fireMoments builds
 const { calloutsQueue, jobIds, parsePayload } = contracts;
 
 const TS = Date.now();
@@ -390,46 +389,6 @@ async function reset(c, redis) {
   await c.query('VACUUM (ANALYZE) assignments, callout_instances');
 }
 
-/** SchedulerService.calloutFor, verbatim but for the traceparent helper. */
-function calloutFor(d, stage) {
-  if (!d.extension) return undefined;
-  const url = String(d.extension.endpoint.url ?? d.extension.endpoint.targetUrl ?? '');
-  const id = randomUUID();
-  return {
-    id,
-    requestId: null,
-    assignmentId: d.assignmentId,
-    customExtensionId: d.extension.id,
-    stage,
-    status: 'calloutSent',
-    waits: false,
-    callbackTimeoutSeconds: null,
-    maxAttempts: 1 + d.extension.maximumRetries,
-    targetUrl: url,
-    endpoint: d.extension.endpoint,
-    authentication: d.extension.authentication,
-    timeoutMs: d.extension.timeoutMs,
-    payload: buildPreExpirationPayload({
-      requestId: d.requestId,
-      calloutId: id,
-      stage,
-      catalog: d.catalog,
-      accessPackage: d.accessPackage,
-      policy: d.policy,
-      assignment: {
-        id: d.assignmentId,
-        state: d.assignmentState,
-        status: d.assignmentStatus,
-        startAt: d.startAt,
-        endAt: d.endAt,
-      },
-      target: d.target,
-      requestor: d.requestor,
-    }),
-    traceparent: traceparent(),
-  };
-}
-
 /** One one-day pass, as SchedulerService.fireMoments('oneDay') runs it (variant decides how much of it). */
 async function tick(variant, expected, { expiry, requests, queue, c }) {
   const t0 = performance.now();
@@ -442,7 +401,7 @@ async function tick(variant, expected, { expiry, requests, queue, c }) {
       const made = [];
       if (variant !== 'claim') {
         for (const d of due) {
-          const co = calloutFor(d, STAGE);
+          const co = preExpirationCallout(d, STAGE, traceparent());
           if (co) made.push(co);
         }
         await requests.insertCallouts(tx, made);

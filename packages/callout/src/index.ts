@@ -4,3 +4,4 @@ export * from './schema-check';
 export * from './sender';
 export * from './signer';
 export * from './target-url';
+export * from './pre-expiration';

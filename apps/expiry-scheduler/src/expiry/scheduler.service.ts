@@ -1,6 +1,6 @@
-import { buildPreExpirationPayload } from '@entitle/callout';
+import { preExpirationCallout } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { type DueMoment, ExpiryRepository, type Moment, type NewCallout, RequestsRepository } from '@entitle/db';
+import { ExpiryRepository, type Moment, type NewCallout, RequestsRepository } from '@entitle/db';
 import type { Stage } from '@entitle/domain';
 import {
   APP_CONFIG,
@@ -12,7 +12,6 @@ import {
 } from '@entitle/platform';
 import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 
 const BATCH = 500;
 const STAGE: Record<Moment, Stage> = {
@@ -71,7 +70,7 @@ export class SchedulerService extends TickService<TickResult> {
       const due = await this.expiry.claimDueMoments(tx, moment, BATCH);
       const made: NewCallout[] = [];
       for (const d of due) {
-        const c = this.calloutFor(d, STAGE[moment]);
+        const c = preExpirationCallout(d, STAGE[moment], newTraceparent());
         if (c) made.push(c);
       }
       await this.requests.insertCallouts(tx, made);
@@ -89,45 +88,6 @@ export class SchedulerService extends TickService<TickResult> {
       )
       .catch(() => undefined);
     return batch.due;
-  }
-
-  private calloutFor(d: DueMoment, stage: Stage): NewCallout | undefined {
-    if (!d.extension) return undefined;
-    const url = String(d.extension.endpoint.url ?? d.extension.endpoint.targetUrl ?? '');
-    const id = randomUUID();
-    return {
-      id,
-      requestId: null,
-      assignmentId: d.assignmentId,
-      customExtensionId: d.extension.id,
-      stage,
-      status: 'calloutSent',
-      waits: false,
-      callbackTimeoutSeconds: null,
-      maxAttempts: 1 + d.extension.maximumRetries,
-      targetUrl: url,
-      endpoint: d.extension.endpoint,
-      authentication: d.extension.authentication,
-      timeoutMs: d.extension.timeoutMs,
-      payload: buildPreExpirationPayload({
-        requestId: d.requestId,
-        calloutId: id,
-        stage,
-        catalog: d.catalog,
-        accessPackage: d.accessPackage,
-        policy: d.policy,
-        assignment: {
-          id: d.assignmentId,
-          state: d.assignmentState,
-          status: d.assignmentStatus,
-          startAt: d.startAt,
-          endAt: d.endAt,
-        },
-        target: d.target,
-        requestor: d.requestor,
-      }),
-      traceparent: newTraceparent(),
-    };
   }
 
   /** One batch of assignments past their end: a systemRemove request each (armed with wake_at). */
