@@ -110,6 +110,21 @@ describe('request state machine', () => {
     });
   });
 
+  it('a resumed request shows pendingApproval only once its approval has started', () => {
+    const ctx: AdvanceContext = { approvalRequired: true, bindings: { assignmentRequestCreated: wait() } };
+    const waiting = advance(submitted('userAdd'), ctx).next;
+    const resumed = applyResume(waiting, 'assignmentRequestCreated', 'continue');
+    expect(resumed).toMatchObject({ step: 'approval', stepStarted: false, state: 'submitted', status: 'Accepted' });
+    const plan = advance(resumed, ctx);
+    expect(plan.effects.map((e) => e.kind)).toEqual(['requestApproval']);
+    expect(plan.next).toMatchObject({
+      step: 'approval',
+      stepStarted: true,
+      state: 'pendingApproval',
+      status: 'PendingApproval',
+    });
+  });
+
   it('a wait whose callout could not be delivered fails the request', () => {
     const plan = advance(submitted('adminAdd'), {
       approvalRequired: false,

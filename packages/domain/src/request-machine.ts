@@ -192,7 +192,11 @@ function requireStartedAt(request: RequestSnapshot, stage: Stage, what: string):
 
 function moveOn(request: RequestSnapshot): RequestSnapshot {
   const step = nextStep(request.type, request.step);
-  return { type: request.type, ...stepState(request.type, step), step, stepStarted: false };
+  // The approval step shows pendingApproval only once it has begun (the request worker creates the
+  // approval in the same commit), so whoever sees pendingApproval also finds the approval; until then
+  // the request is still submitted / Accepted (and an adminAdd, which skips approval, never shows it).
+  const shown = step === 'approval' ? stepState(request.type, 'created') : stepState(request.type, step);
+  return { type: request.type, ...shown, step, stepStarted: false };
 }
 
 function failed(request: RequestSnapshot, status: string): RequestSnapshot {
