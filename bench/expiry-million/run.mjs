@@ -390,13 +390,13 @@ async function reset(c, redis) {
 }
 
 /** One one-day pass, as SchedulerService.fireMoments('oneDay') runs it (variant decides how much of it). */
-async function tick(variant, expected, { expiry, requests, queue, c }) {
+async function tick(variant, expected, { ds, expiry, requests, queue, c }) {
   const t0 = performance.now();
   let total = 0;
   let callouts = 0;
   let batches = 0;
   for (;;) {
-    const r = await expiry.transaction(async (tx) => {
+    const r = await ds.transaction(async (tx) => {
       const due = await expiry.claimDueMoments(tx, 'oneDay', BATCH);
       const made = [];
       if (variant !== 'claim') {
@@ -447,13 +447,13 @@ async function idleTicks(c, redis, expiry, ds) {
     const t0 = performance.now();
     for (const moment of ['fourteenDays', 'oneDay']) {
       for (;;) {
-        const due = await expiry.transaction((tx) => expiry.claimDueMoments(tx, moment, BATCH));
+        const due = await ds.transaction((tx) => expiry.claimDueMoments(tx, moment, BATCH));
         if (due.length) throw new Error(`${due.length} ${moment} moments due in the idle tick`);
         if (due.length < BATCH) break;
       }
     }
     for (;;) {
-      const made = await expiry.transaction((tx) => expiry.expireDue(tx, BATCH, RECONCILE_AFTER_MS));
+      const made = await ds.transaction((tx) => expiry.expireDue(tx, BATCH, RECONCILE_AFTER_MS));
       if (made.length) throw new Error(`${made.length} assignments expired in the idle tick`);
       if (made.length < BATCH) break;
     }

@@ -78,7 +78,7 @@ async function main() {
   onCleanup(() => ds.destroy());
   await assertMigrated(ds, url);
   const repo = new CalloutsRepository(ds);
-  const [claim] = await captureSql((fake) => new CalloutsRepository(fake).timeOutDue(BATCH));
+  const [claim] = await captureSql((fake) => new CalloutsRepository(fake).timeOutDue(fake, BATCH));
 
   // One catalog, one launch-and-wait extension bound at assignmentRequestCreated, one package and
   // policy (the real seed helpers). Requests have no foreign keys, so they all share them.
@@ -137,7 +137,7 @@ async function main() {
         // Plan the statement once on the tick's connection (not run): the ANALYZE just above
         // invalidated its cached catalog data, which a reaper ticking every 500 ms has warm.
         await ds.query(`EXPLAIN ${claim.sql}`, claim.params);
-        runs.push(await tick(repo, n));
+        runs.push(await tick(repo, ds, n));
       }
       results.set(`${cp}:${n}`, runs);
       log(`waiting ${fmtInt(cp)}, due ${fmtInt(n)}: ${runs.map((r) => fmtMs(r.ms)).join(' / ')} ms`);
@@ -381,13 +381,13 @@ async function reset(c) {
 }
 
 /** One reaper tick for callback deadlines, exactly as ReaperService.timeOutCallbacks loops. */
-async function tick(repo, expected) {
+async function tick(repo, ds, expected) {
   const t0 = performance.now();
   let total = 0;
   let failed = 0;
   let batches = 0;
   for (;;) {
-    const done = await repo.timeOutDue(BATCH);
+    const done = await repo.timeOutDue(ds, BATCH);
     batches++;
     total += done.length;
     failed += done.filter((d) => d.version !== null).length;
@@ -400,7 +400,7 @@ async function tick(repo, expected) {
 }
 
 async function explainClaim(c, repo) {
-  const [{ sql, params }] = await captureSql((fake) => new CalloutsRepository(fake).timeOutDue(BATCH));
+  const [{ sql, params }] = await captureSql((fake) => new CalloutsRepository(fake).timeOutDue(fake, BATCH));
   const out = [];
   for (const n of [0, 1_000].filter((x) => DUE.includes(x))) {
     await reset(c);

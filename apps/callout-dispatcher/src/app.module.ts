@@ -1,5 +1,6 @@
 import type { AppConfig } from '@entitle/config';
-import { RequestAdvancer, workerAppImports, WorkerLifecycle } from '@entitle/platform';
+import { workerAppImports, WorkerLifecycle } from '@entitle/platform';
+import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
@@ -14,10 +15,9 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: workerAppImports(APP, config),
+      imports: [...workerAppImports(APP, config), WorkflowModule],
       providers: [
         WorkerLifecycle,
-        RequestAdvancer,
         ...signingProviders,
         DispatchService,
         ConnectionTestService,

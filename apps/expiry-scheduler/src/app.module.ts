@@ -1,5 +1,6 @@
 import type { AppConfig } from '@entitle/config';
 import { workerAppImports } from '@entitle/platform';
+import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { SchedulerService } from './expiry/scheduler.service';
 
@@ -10,7 +11,7 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: workerAppImports(APP, config),
+      imports: [...workerAppImports(APP, config), WorkflowModule],
       providers: [SchedulerService],
     };
   }

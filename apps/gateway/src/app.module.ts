@@ -8,6 +8,7 @@ import {
   MetricsModule,
   QueuesModule,
 } from '@entitle/platform';
+import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ApprovalsController } from './approvals/approvals.controller';
@@ -24,7 +25,6 @@ import { DirectoryController } from './directory/directory.controller';
 import { RoleAssignmentsController } from './directory/role-assignments.controller';
 import { RequestsController } from './requests/requests.controller';
 import { RequestsService } from './requests/requests.service';
-import { RequestActionsService } from './requests/request-actions.service';
 
 export const APP = 'gateway';
 
@@ -44,6 +44,7 @@ export class AppModule {
         MetricsModule,
         IdentityModule,
         AdminModule,
+        WorkflowModule,
       ],
       controllers: [
         CatalogsController,
@@ -60,7 +61,6 @@ export class AppModule {
         { provide: APP_FILTER, useClass: GraphExceptionFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         RequestsService,
-        RequestActionsService,
       ],
     };
   }

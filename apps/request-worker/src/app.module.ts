@@ -1,7 +1,7 @@
 import type { AppConfig } from '@entitle/config';
-import { RequestAdvancer, workerAppImports, WorkerLifecycle } from '@entitle/platform';
+import { workerAppImports, WorkerLifecycle } from '@entitle/platform';
+import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { AdvanceService } from './requests/advance.service';
 import { RequestReconciler } from './requests/reconciler.service';
 import { RequestsProcessor } from './requests/requests.processor';
 
@@ -12,8 +12,8 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: workerAppImports(APP, config),
-      providers: [WorkerLifecycle, RequestAdvancer, AdvanceService, RequestsProcessor, RequestReconciler],
+      imports: [...workerAppImports(APP, config), WorkflowModule],
+      providers: [WorkerLifecycle, RequestsProcessor, RequestReconciler],
     };
   }
 }

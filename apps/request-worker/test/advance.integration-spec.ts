@@ -11,7 +11,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module';
-import { AdvanceService } from '../src/requests/advance.service';
+import { AdvanceRequest } from '@entitle/workflow';
 
 describe('request worker: advance (real PostgreSQL and Redis)', () => {
   let db: TestDatabase;
@@ -37,8 +37,9 @@ describe('request worker: advance (real PostgreSQL and Redis)', () => {
   it('the same request.advance job processed three times at once changes state once', async () => {
     const s = await insertScenario(ds, `${receiver.url}/hooks/advance`);
     const { id } = await insertAddRequest(ds, s);
-    const advancer = app.get(AdvanceService);
-    const results = await Promise.all([advancer.advance(id, 0), advancer.advance(id, 0), advancer.advance(id, 0)]);
+    const advancer = app.get(AdvanceRequest);
+    const advance = async () => ((await advancer.execute(id, 0)) ? 'advanced' : 'stale');
+    const results = await Promise.all([advance(), advance(), advance()]);
     expect(results.filter((r) => r === 'advanced')).toHaveLength(1);
     expect(results.filter((r) => r === 'stale')).toHaveLength(2);
 
@@ -66,14 +67,14 @@ describe('request worker: advance (real PostgreSQL and Redis)', () => {
     });
 
     // A job for a version that has passed is stale: nothing changes.
-    await expect(advancer.advance(id, 0)).resolves.toBe('stale');
+    await expect(advancer.execute(id, 0)).resolves.toBeUndefined();
     expect((await repo.findById(id))?.version).toBe(1);
   });
 
   it('a request without bound stages is delivered in one advance, with its assignment', async () => {
     const s = await insertScenario(ds, `${receiver.url}/hooks/none`, []);
     const { id, assignmentId } = await insertAddRequest(ds, s);
-    await expect(app.get(AdvanceService).advance(id, 0)).resolves.toBe('advanced');
+    await expect(app.get(AdvanceRequest).execute(id, 0)).resolves.toBeDefined();
     const row = await app.get(RequestsRepository).findById(id);
     expect(row).toMatchObject({ state: 'delivered', status: 'Delivered', step: 'finished' });
     expect(row?.completedAt).toBeInstanceOf(Date);

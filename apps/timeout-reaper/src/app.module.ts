@@ -1,7 +1,7 @@
 import type { AppConfig } from '@entitle/config';
 import { workerAppImports } from '@entitle/platform';
+import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
-import { ApprovalDeadlines } from './reaper/approval-deadlines';
 import { ReaperService } from './reaper/reaper.service';
 import { StateMetrics } from './reaper/state-metrics';
 
@@ -12,8 +12,8 @@ export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: workerAppImports(APP, config),
-      providers: [ApprovalDeadlines, ReaperService, StateMetrics],
+      imports: [...workerAppImports(APP, config), WorkflowModule],
+      providers: [ReaperService, StateMetrics],
     };
   }
 }

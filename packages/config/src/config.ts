@@ -1,19 +1,10 @@
-import { ROLE, ROLE_DISPLAY_NAMES, type RoleName, roleNameOf } from '@entitle/domain';
+import { parseIsoDuration, ROLE, ROLE_DISPLAY_NAMES, type RoleName, roleNameOf } from '@entitle/domain';
 import { z } from 'zod';
 
 /**
  * Configuration contract (SPEC §7), parsed once at start into a frozen typed object. This is the
  * only module that reads process.env. An invalid value stops the app with every bad variable named.
  */
-
-const DURATION = /^P(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?$/;
-
-function durationSeconds(value: string): number {
-  const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(value);
-  if (!m) return Number.NaN;
-  const [w, d, h, min, s] = m.slice(1).map((x) => (x === undefined ? 0 : Number(x))) as number[];
-  return (w ?? 0) * 604800 + (d ?? 0) * 86400 + (h ?? 0) * 3600 + (min ?? 0) * 60 + (s ?? 0);
-}
 
 const optionalBool = () =>
   z
@@ -143,8 +134,8 @@ const duration = (fallback: string) =>
     .optional()
     .transform((v, ctx) => {
       const value = v === undefined || v === '' ? fallback : v.trim().toUpperCase();
-      const seconds = durationSeconds(value);
-      if (!DURATION.test(value) || !Number.isFinite(seconds) || seconds <= 0) {
+      const seconds = parseIsoDuration(value);
+      if (seconds === undefined || seconds <= 0) {
         ctx.addIssue({ code: 'custom', message: `expected an ISO-8601 duration such as PT5M, got "${v}"` });
         return z.NEVER;
       }
@@ -240,6 +231,21 @@ const schema = z.object({
       return value;
     }),
   ADMIN_OPERATOR_ROLE_IDS: roleIds(),
+  FAULT_KILL_AFTER_COMMIT: z
+    .string()
+    .optional()
+    .transform((v, ctx): { useCase: string; nth: number } | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const m = /^([A-Za-z][A-Za-z0-9.]*)(?::(\d+))?$/.exec(v.trim());
+      if (!m) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected <use case>[:<nth commit>], e.g. submitRequest:1, got "${v}"`,
+        });
+        return z.NEVER;
+      }
+      return { useCase: m[1] as string, nth: Number(m[2] ?? 1) };
+    }),
   // OpenTelemetry (the SDK's own variable names): tracing is on only when an OTLP endpoint is set.
   OTEL_SDK_DISABLED: optionalBool(),
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalHttpUrl(),
@@ -317,6 +323,12 @@ export interface AppConfig {
   /** Roles (ADMIN_OPERATOR_ROLE_IDS) whose holders operate /admin besides the two directory admins. */
   readonly adminOperatorRoles: readonly RoleName[];
   readonly tracing: TracingConfig;
+  /**
+   * Test-only fault injection (FAULT_KILL_AFTER_COMMIT, refused in production): the process kills
+   * itself with SIGKILL right after the nth commit of the named use case, before its effects run,
+   * so a test can prove that work committed but never enqueued is not lost.
+   */
+  readonly faultKillAfterCommit: { readonly useCase: string; readonly nth: number } | undefined;
 }
 
 /**
@@ -350,6 +362,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   const e = parsed.data;
   const isProduction = e.NODE_ENV === 'production';
+  if (isProduction && e.FAULT_KILL_AFTER_COMMIT)
+    throw new ConfigError(['FAULT_KILL_AFTER_COMMIT: a test-only setting, refused when NODE_ENV is production']);
   const passwordGrant = e.AUTH_PASSWORD_GRANT ?? !isProduction;
   const tracesUrl =
     e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
@@ -386,6 +400,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
       serviceName: e.OTEL_SERVICE_NAME,
     }),
+    faultKillAfterCommit: e.FAULT_KILL_AFTER_COMMIT ? Object.freeze(e.FAULT_KILL_AFTER_COMMIT) : undefined,
   });
 }
 

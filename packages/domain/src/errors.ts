@@ -1,20 +1,31 @@
 /**
- * Domain errors carry a code from this union. The gateway maps every code to an HTTP status and
- * Graph's error envelope in one exhaustive switch; use cases never throw HTTP exceptions.
+ * The one list of error codes. A code is exactly what the API answers in Graph's error envelope
+ * (`error.code`), and each has one HTTP status: the gateway maps codes to statuses in one
+ * exhaustive switch (apps/gateway/src/common/errors.ts); use cases never throw HTTP exceptions.
  */
-export type DomainErrorCode =
-  | 'BadRequest'
-  | 'InvalidProperty'
-  | 'NotFound'
-  | 'Conflict'
-  | 'InvalidState'
-  | 'CallbackTimedOut'
-  | 'AlreadyResumed'
-  | 'NotWaitingAtStage'
-  | 'Unauthorized'
-  | 'Forbidden'
-  | 'PayloadTooLarge'
-  | 'ServiceUnavailable';
+export const DOMAIN_ERROR_CODES = [
+  // 400: the input is wrong
+  'BadRequest',
+  'InvalidProperty',
+  // 401 / 403: the caller
+  'InvalidAuthenticationToken',
+  'Authorization_RequestDenied',
+  // 404
+  'NotFound',
+  'UnknownCustomExtensionStageInstance',
+  // 409: the input is fine but the state does not allow it
+  'Conflict',
+  'InvalidState',
+  'CallbackTimedOut',
+  'AlreadyResumed',
+  'NotWaitingForCallback',
+  'StageMismatch',
+  'RequestNotWaiting',
+  // 503
+  'ServiceUnavailable',
+] as const;
+
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number];
 
 export class DomainError extends Error {
   constructor(

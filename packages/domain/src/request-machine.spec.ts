@@ -7,6 +7,7 @@ import {
   applyCancel,
   applyResume,
   type RequestSnapshot,
+  restartForReprocess,
   submitted,
 } from './request-machine';
 
@@ -197,4 +198,34 @@ describe('request state machine', () => {
     };
     expect(applyCancel(waitingAtGranted).state).toBe('canceled');
   });
+});
+
+describe('restartForReprocess (SPEC §2.4)', () => {
+  const failed = (type: RequestSnapshot['type']): RequestSnapshot => ({
+    type,
+    state: 'deliveryFailed',
+    status: 'CallbackTimedOut',
+    step: 'finished',
+    stepStarted: false,
+  });
+  it.each([
+    ['userAdd', 'assignmentRequestCreated', 'created', 'submitted'],
+    ['userAdd', 'assignmentRequestApproved', 'approved', 'delivering'],
+    ['adminAdd', 'assignmentRequestGranted', 'granted', 'delivering'],
+    ['adminRemove', 'assignmentRequestRemoved', 'removed', 'delivering'],
+    ['adminAdd', undefined, 'created', 'submitted'],
+    ['adminRemove', undefined, 'removal', 'delivering'],
+    ['adminAdd', 'assignmentOneDayBeforeExpiration', 'created', 'submitted'],
+    ['adminRemove', 'assignmentRequestCreated', 'removal', 'delivering'],
+  ] as const)('%s failed at %s restarts at step %s (%s)', (type, stage, step, state) => {
+    const next = restartForReprocess(failed(type), stage);
+    expect([next.step, next.state, next.stepStarted]).toEqual([step, state, false]);
+  });
+
+  it.each(['submitted', 'pendingApproval', 'delivering', 'delivered', 'denied', 'canceled'] as const)(
+    'a %s request cannot be reprocessed',
+    (state) => {
+      expect(() => restartForReprocess({ ...failed('adminAdd'), state }, undefined)).toThrow(DomainError);
+    },
+  );
 });

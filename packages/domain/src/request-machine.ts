@@ -184,7 +184,7 @@ function requireStartedAt(request: RequestSnapshot, stage: Stage, what: string):
   }
   if (STEP_STAGE[request.step] !== stage || !request.stepStarted) {
     throw new DomainError(
-      'NotWaitingAtStage',
+      'StageMismatch',
       `the request is not at stage ${stage} (it is at step ${request.step}); ${what} does not apply`,
     );
   }
@@ -268,4 +268,22 @@ export function applyCancel(request: RequestSnapshot): RequestSnapshot {
     );
   }
   return { type: request.type, state: 'canceled', status: STATUS.canceled, step: 'finished', stepStarted: false };
+}
+
+/**
+ * Reprocess (SPEC §2.4): only a deliveryFailed request runs again, from the step of the stage
+ * whose callout ended it (that stage fires again, with a new callout instance), or from its first
+ * step when no request-stage callout is known.
+ */
+export function restartForReprocess(request: RequestSnapshot, failedStage: Stage | undefined): RequestSnapshot {
+  if (request.state !== 'deliveryFailed') {
+    throw new DomainError(
+      'InvalidState',
+      `only a deliveryFailed request can be reprocessed; this one is ${request.state}`,
+    );
+  }
+  const fromStage = (Object.keys(STEP_STAGE) as RequestStep[]).find((s) => STEP_STAGE[s] === failedStage);
+  const steps: readonly RequestStep[] = isAddRequest(request.type) ? ADD_STEPS : REMOVE_STEPS;
+  const step = fromStage && steps.includes(fromStage) ? fromStage : firstStep(request.type);
+  return { type: request.type, ...stepState(request.type, step), step, stepStarted: false };
 }

@@ -31,13 +31,16 @@ export class DomainEventPublisher implements OnApplicationShutdown {
     });
   }
 
-  publish<N extends DomainEventName>(name: N, event: DomainEvent<N>): void {
+  /** Hands the event to the bus; false when it could not even be handed over (logged). */
+  publish<N extends DomainEventName>(name: N, event: DomainEvent<N>): boolean {
     try {
       this.client.emit(eventPattern(this.prefix, name), event).subscribe({
         error: (err: unknown) => this.logger.warn(`domain event ${name} not published: ${String(err)}`),
       });
+      return true;
     } catch (err) {
       this.logger.warn(`domain event ${name} not published: ${String(err)}`);
+      return false;
     }
   }
 

@@ -1,3 +1,4 @@
+export * from './after-commit';
 export * from './bootstrap';
 export * from './config.module';
 export * from './database.module';
@@ -9,7 +10,6 @@ export * from './metrics';
 export * from './processor';
 export * from './queues.module';
 export * from './redis';
-export * from './request-advancer';
 export * from './tokens';
 export * from './trace';
 export * from './worker-app';

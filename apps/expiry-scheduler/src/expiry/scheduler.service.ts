@@ -1,23 +1,10 @@
-import { preExpirationCallout } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { ExpiryRepository, type Moment, type NewCallout, RequestsRepository } from '@entitle/db';
-import type { Stage } from '@entitle/domain';
-import {
-  APP_CONFIG,
-  MetricsService,
-  newTraceparent,
-  QueueProducer,
-  ReadinessService,
-  TickService,
-} from '@entitle/platform';
-import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
+import type { Moment } from '@entitle/db';
+import { APP_CONFIG, MetricsService, ReadinessService, TickService } from '@entitle/platform';
+import { DeadlineBatches } from '@entitle/workflow';
 import { Inject, Injectable } from '@nestjs/common';
 
 const BATCH = 500;
-const STAGE: Record<Moment, Stage> = {
-  fourteenDays: 'assignmentFourteenDaysBeforeExpiration',
-  oneDay: 'assignmentOneDayBeforeExpiration',
-};
 
 type TickResult = { fourteenDays: number; oneDay: number; expired: number };
 
@@ -30,11 +17,9 @@ type TickResult = { fourteenDays: number; oneDay: number; expired: number };
 @Injectable()
 export class SchedulerService extends TickService<TickResult> {
   constructor(
-    @Inject(ExpiryRepository) private readonly expiry: ExpiryRepository,
-    @Inject(RequestsRepository) private readonly requests: RequestsRepository,
-    @Inject(QueueProducer) private readonly queues: QueueProducer,
+    @Inject(DeadlineBatches) private readonly batches: DeadlineBatches,
     @Inject(ReadinessService) readiness: ReadinessService,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(APP_CONFIG) config: AppConfig,
     @Inject(MetricsService) metrics: MetricsService,
   ) {
     super(
@@ -60,52 +45,19 @@ export class SchedulerService extends TickService<TickResult> {
     return { fourteenDays, oneDay, expired };
   }
 
-  /**
-   * One batch of due moments: claims them, inserts their callout instances in one statement and
-   * marks them fired, in one transaction; then hands the callouts to the dispatcher in one Redis
-   * round trip (if Redis refuses, the dispatcher's reconciler sends them: they are 'sending').
-   */
+  /** One batch of due moments: their callout instances, sent once each (DeadlineBatches.fireMoments). */
   private async fireMoments(moment: Moment): Promise<number> {
-    const batch = await this.expiry.transaction(async (tx) => {
-      const due = await this.expiry.claimDueMoments(tx, moment, BATCH);
-      const made: NewCallout[] = [];
-      for (const d of due) {
-        const c = preExpirationCallout(d, STAGE[moment], newTraceparent());
-        if (c) made.push(c);
-      }
-      await this.requests.insertCallouts(tx, made);
-      return { due: due.length, made };
-    });
-    for (const c of batch.made) this.logger.log(`${c.stage} for assignment ${c.assignmentId}: callout ${c.id}`);
-    await this.queues
-      .addBulk(
-        calloutsQueue,
-        'callout.send',
-        batch.made.map((c) => ({
-          payload: { v: 1 as const, calloutId: c.id, attempt: 1, traceparent: c.traceparent ?? undefined },
-          opts: { jobId: jobIds.calloutSend(c.id, 1) },
-        })),
-      )
-      .catch(() => undefined);
+    const batch = await this.batches.fireMoments(moment, BATCH);
+    for (const c of batch.callouts) this.logger.log(`${c.stage} for assignment ${c.assignmentId}: callout ${c.id}`);
     return batch.due;
   }
 
-  /** One batch of assignments past their end: a systemRemove request each (armed with wake_at). */
+  /** One batch of assignments past their end: a systemRemove request each. */
   private async expireDue(): Promise<number> {
-    const made = await this.expiry.transaction((tx) => this.expiry.expireDue(tx, BATCH, this.config.reconcileAfterMs));
+    const made = await this.batches.expireAssignments(BATCH);
     for (const r of made) {
       this.logger.log(`assignment ${r.assignmentId} reached its end time: systemRemove request ${r.requestId}`);
     }
-    await this.queues
-      .addBulk(
-        requestsQueue,
-        'request.advance',
-        made.map((r) => ({
-          payload: { v: 1 as const, requestId: r.requestId, version: 0 },
-          opts: { jobId: jobIds.requestAdvance(r.requestId, 0) },
-        })),
-      )
-      .catch(() => undefined); // armed with wake_at: the request reconciler enqueues them
     return made.length;
   }
 }

@@ -57,7 +57,9 @@ export function adminGate(tokens: TokenService, directory: DirectoryRepository, 
           );
         return;
       }
-      await reply.code(status).send({ error: { code: status === 401 ? 'Unauthorized' : 'Forbidden', message: why } });
+      await reply.code(status).send({
+        error: { code: status === 401 ? 'InvalidAuthenticationToken' : 'Authorization_RequestDenied', message: why },
+      });
     };
     if (!token) return deny(401, 'Sign in first.');
     let who: { displayName: string };

@@ -2,10 +2,10 @@ import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { type ApprovalStageRow, ApprovalsRepository, RequestsRepository, type RequestRow } from '@entitle/db';
-import { applyApprovalDecision, DomainError, parseIsoDuration } from '@entitle/domain';
+import { DomainError } from '@entitle/domain';
 import { requireGuid } from '@entitle/dto';
-import { APP_CONFIG, DomainEventPublisher, QueueProducer } from '@entitle/platform';
-import { jobIds, requestsQueue } from '@entitle/queue-contracts';
+import { APP_CONFIG } from '@entitle/platform';
+import { DecideApproval } from '@entitle/workflow';
 import { Body, Controller, Get, HttpCode, Inject, Param, Patch } from '@nestjs/common';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
@@ -45,8 +45,7 @@ export class ApprovalsController {
     @Inject(ApprovalsRepository) private readonly approvals: ApprovalsRepository,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
-    @Inject(QueueProducer) private readonly queues: QueueProducer,
-    @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
+    @Inject(DecideApproval) private readonly decideApproval: DecideApproval,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -100,81 +99,7 @@ export class ApprovalsController {
       throw new DomainError('InvalidProperty', 'justification: expected a string');
     }
     const justification = (b.justification as string | null | undefined) ?? null;
-    const requestId = requireGuid(id, 'approval');
-    const outcome = await this.requests.transaction(async (tx) => {
-      const request = await this.requests.lock(tx, requestId);
-      if (!request) throw new DomainError('NotFound', `approval ${id} does not exist`);
-      const stages = await this.approvals.forRequest(request.id, tx);
-      const stage = stages.find((s) => s.id === stageId.toLowerCase());
-      if (!stage) throw new DomainError('NotFound', `approval ${id} has no stage ${stageId}`);
-      if (!stage.primaryApprovers.some((a) => a.userId === caller.id)) {
-        throw new DomainError(
-          'Forbidden',
-          `${caller.displayName} is not an approver of this stage; only its primary approvers may decide`,
-          { graphCode: 'Authorization_RequestDenied' },
-        );
-      }
-      if (stage.status !== 'pendingReview')
-        throw new DomainError('InvalidState', `this approval stage is ${stage.status}, not waiting for a decision`);
-      if (stage.justificationRequired && !justification?.trim())
-        throw new DomainError('InvalidProperty', 'justification: required by the policy for this approval stage');
-      await this.approvals.decide(tx, stage.id, {
-        result,
-        justification,
-        reviewerId: caller.id,
-        reviewerName: caller.displayName,
-      });
-      const event = {
-        requestId: request.id,
-        actorId: caller.id,
-        actorDisplayName: caller.displayName,
-        detail: justification ?? `${result} by ${caller.displayName}`,
-      };
-      if (result === 'Approve') {
-        const more = await this.approvals.startNext(
-          tx,
-          request.id,
-          stage.stageIndex,
-          (s) => parseIsoDuration(s.durationBeforeAutomaticDenial) ?? 14 * 86400,
-        );
-        await this.requests.insertEvents(tx, [{ ...event, eventType: 'approved' }]);
-        if (more) return undefined;
-      } else {
-        await this.approvals.cancelOpen(tx, request.id);
-        await this.requests.insertEvents(tx, [{ ...event, eventType: 'denied' }]);
-      }
-      const snapshot = {
-        type: request.requestType,
-        state: request.state,
-        status: request.status,
-        step: request.step,
-        stepStarted: request.stepStarted,
-      };
-      const next = applyApprovalDecision(snapshot, result === 'Approve');
-      const version = await this.requests.update(tx, request.id, request.version, next, {
-        wakeAfterMs: next.step === 'finished' ? null : this.config.reconcileAfterMs,
-      });
-      return { next, version: version ?? request.version + 1 };
-    });
-    if (!outcome) return;
-    this.events.publish('request.changed', {
-      requestId,
-      state: outcome.next.state,
-      status: outcome.next.status,
-      step: outcome.next.step,
-      version: outcome.version,
-      at: new Date().toISOString(),
-    });
-    if (outcome.next.step !== 'finished') {
-      await this.queues
-        .add(
-          requestsQueue,
-          'request.advance',
-          { v: 1, requestId, version: outcome.version },
-          { jobId: jobIds.requestAdvance(requestId, outcome.version) },
-        )
-        .catch(() => undefined);
-    }
+    await this.decideApproval.execute(requireGuid(id, 'approval'), stageId, { result, justification }, caller);
   }
 
   private async present(

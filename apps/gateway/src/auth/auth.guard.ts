@@ -7,7 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import { IS_PUBLIC, type Principal } from './principal';
 
 function unauthorized(message: string): DomainError {
-  return new DomainError('Unauthorized', message, { graphCode: 'InvalidAuthenticationToken' });
+  return new DomainError('InvalidAuthenticationToken', message);
 }
 
 /**

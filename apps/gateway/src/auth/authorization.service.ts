@@ -9,11 +9,8 @@ export class AuthorizationService {
     const d = authorize(principal.roles, operation, catalogId);
     if (!d.allowed) {
       throw new DomainError(
-        'Forbidden',
+        'Authorization_RequestDenied',
         `Insufficient privileges: ${d.reason}. ${principal.displayName} (${principal.id}) holds ${this.describe(principal)}.`,
-        {
-          graphCode: 'Authorization_RequestDenied',
-        },
       );
     }
   }

@@ -6,20 +6,21 @@ export function statusOf(code: DomainErrorCode): number {
     case 'BadRequest':
     case 'InvalidProperty':
       return 400;
-    case 'Unauthorized':
+    case 'InvalidAuthenticationToken':
       return 401;
-    case 'Forbidden':
+    case 'Authorization_RequestDenied':
       return 403;
     case 'NotFound':
+    case 'UnknownCustomExtensionStageInstance':
       return 404;
     case 'Conflict':
     case 'InvalidState':
     case 'CallbackTimedOut':
     case 'AlreadyResumed':
-    case 'NotWaitingAtStage':
+    case 'NotWaitingForCallback':
+    case 'StageMismatch':
+    case 'RequestNotWaiting':
       return 409;
-    case 'PayloadTooLarge':
-      return 413;
     case 'ServiceUnavailable':
       return 503;
     default: {
@@ -29,15 +30,15 @@ export function statusOf(code: DomainErrorCode): number {
   }
 }
 
-/** Graph-style error code for an HTTP status when no domain code applies. */
+/** Graph-style error code for an HTTP status raised outside the domain (Fastify, Nest). */
 export function codeOfStatus(status: number): string {
   switch (status) {
     case 400:
       return 'BadRequest';
     case 401:
-      return 'Unauthorized';
+      return 'InvalidAuthenticationToken';
     case 403:
-      return 'Forbidden';
+      return 'Authorization_RequestDenied';
     case 404:
       return 'NotFound';
     case 405:

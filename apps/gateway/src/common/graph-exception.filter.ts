@@ -13,8 +13,7 @@ interface ErrorAnswer {
 /** Maps anything thrown to Graph's error envelope, with a message a person can act on (SPEC §2). */
 export function answerFor(err: unknown): ErrorAnswer {
   if (isDomainError(err)) {
-    const graphCode = typeof err.details?.graphCode === 'string' ? err.details.graphCode : err.code;
-    return { status: statusOf(err.code), code: graphCode, message: err.message };
+    return { status: statusOf(err.code), code: err.code, message: err.message };
   }
   if (err instanceof HttpException) {
     const status = err.getStatus();

@@ -84,9 +84,10 @@ export class RoleAssignmentsController {
         `directoryScopeId must be "/", got ${JSON.stringify(input.directoryScopeId)}`,
       );
     if (role === 'globalAdministrator' && !caller.roles.some((r) => r.role === 'globalAdministrator')) {
-      throw new DomainError('Forbidden', 'Only a Global Administrator may assign the Global Administrator role.', {
-        graphCode: 'Authorization_RequestDenied',
-      });
+      throw new DomainError(
+        'Authorization_RequestDenied',
+        'Only a Global Administrator may assign the Global Administrator role.',
+      );
     }
     await this.requirePrincipal(input.principalId);
     return this.insert(
@@ -125,9 +126,10 @@ export class RoleAssignmentsController {
       roleNameOf(ra.roleDefinitionId) === 'globalAdministrator' &&
       !caller.roles.some((r) => r.role === 'globalAdministrator')
     ) {
-      throw new DomainError('Forbidden', 'Only a Global Administrator may remove a Global Administrator assignment.', {
-        graphCode: 'Authorization_RequestDenied',
-      });
+      throw new DomainError(
+        'Authorization_RequestDenied',
+        'Only a Global Administrator may remove a Global Administrator assignment.',
+      );
     }
     await this.directory.deleteRoleAssignment(ra.id);
   }

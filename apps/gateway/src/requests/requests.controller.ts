@@ -1,7 +1,7 @@
 import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { RequestRow } from '@entitle/db';
-import { DomainError, isAddRequest } from '@entitle/domain';
+import { DomainError } from '@entitle/domain';
 import { createAssignmentRequestSchema, graphRequest, parseBody, parseResume, requireGuid } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, AssignmentsRepository, DirectoryRepository, RequestsRepository } from '@entitle/db';
@@ -11,11 +11,11 @@ import { visibleCatalogs, holdsDirectoryAdmin } from '@entitle/domain';
 import { APP_CONFIG } from '@entitle/platform';
 import type { FastifyRequest } from 'fastify';
 import { collection, parseCollectionQuery } from '../common/collection';
-import { RequestActionsService } from './request-actions.service';
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { RequestsService } from './requests.service';
+import { CancelRequest, ReprocessRequest, ResumeRequest, SubmitRequest } from '@entitle/workflow';
 
 const EM = 'identityGovernance/entitlementManagement';
 const REQUEST_FILTER = {
@@ -58,7 +58,10 @@ export class RequestsController {
   constructor(
     @Inject(RequestsService) private readonly service: RequestsService,
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
-    @Inject(RequestActionsService) private readonly actions: RequestActionsService,
+    @Inject(SubmitRequest) private readonly submitRequest: SubmitRequest,
+    @Inject(ResumeRequest) private readonly resumeRequest: ResumeRequest,
+    @Inject(CancelRequest) private readonly cancelRequest: CancelRequest,
+    @Inject(ReprocessRequest) private readonly reprocessRequest: ReprocessRequest,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(AssignmentsRepository) private readonly assignments: AssignmentsRepository,
@@ -87,10 +90,12 @@ export class RequestsController {
   @Post(':id/cancel')
   @HttpCode(200)
   async cancel(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
-    return this.actions.cancel(requireGuid(id, 'assignment request'), caller, (row) => {
+    const requestId = requireGuid(id, 'assignment request');
+    await this.cancelRequest.execute(requestId, caller, (row) => {
       if (row.requestorId === caller.id || row.targetId === caller.id) return;
       this.authz.require(caller, 'request.cancel', row.catalogId);
     });
+    return this.service.get(requestId, () => undefined);
   }
 
   /** The callback of a launch-and-wait extension (SPEC §4); `/v1.0{CallbackUriPath}` lands here. */
@@ -105,7 +110,7 @@ export class RequestsController {
   ): Promise<void> {
     const requestId = requireGuid(id, 'assignment request');
     const input = parseResume(body);
-    await this.actions.resume(
+    await this.resumeRequest.execute(
       requestId,
       input,
       caller,
@@ -117,9 +122,11 @@ export class RequestsController {
   @Post(':id/reprocess')
   @HttpCode(200)
   async reprocess(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
-    return this.actions.reprocess(requireGuid(id, 'assignment request'), caller, (row) =>
+    const requestId = requireGuid(id, 'assignment request');
+    await this.reprocessRequest.execute(requestId, caller, (row) =>
       this.authz.require(caller, 'request.adminCreate', row.catalogId),
     );
+    return this.service.get(requestId, () => undefined);
   }
 
   @ApiBody({ schema: { type: 'object', example: EXAMPLES.request } })
@@ -131,26 +138,13 @@ export class RequestsController {
     @Headers('traceparent') traceparent?: string,
   ): Promise<Record<string, unknown>> {
     const input = parseBody(createAssignmentRequestSchema, body, 'assignment request');
-    const created = await this.service.create(
+    const row = await this.submitRequest.execute(
       input,
-      { id: caller.id, displayName: caller.displayName },
+      caller,
+      (catalogId) => this.authz.require(caller, 'request.adminCreate', catalogId),
       traceparent,
-      (catalogId, targetId) => {
-        if (input.requestType === 'adminAdd' || input.requestType === 'adminRemove') {
-          this.authz.require(caller, 'request.adminCreate', catalogId);
-        } else if (targetId !== caller.id) {
-          throw new DomainError(
-            'Forbidden',
-            `${input.requestType} is for the signed-in user themself: assignment.targetId must be ${caller.id}`,
-            {
-              graphCode: 'Authorization_RequestDenied',
-            },
-          );
-        } else if (!isAddRequest(input.requestType) && caller.kind !== 'user') {
-          throw new DomainError('Forbidden', 'userRemove needs a signed-in user');
-        }
-      },
     );
+    const created = graphRequest(row, []);
     return { '@odata.context': `$metadata#${EM}/assignmentRequests/$entity`, ...created };
   }
 

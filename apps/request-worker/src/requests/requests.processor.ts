@@ -1,21 +1,29 @@
 import { ContractProcessor } from '@entitle/platform';
 import { type JobHandlers, requestsQueue } from '@entitle/queue-contracts';
+import { AdvanceRequest } from '@entitle/workflow';
 import { Processor } from '@nestjs/bullmq';
 import { Inject } from '@nestjs/common';
-import { AdvanceService } from './advance.service';
 
 /** Consumes the `requests` queue. Workers start only once PostgreSQL and Redis answer. */
 @Processor(requestsQueue.name, { autorun: false })
 export class RequestsProcessor extends ContractProcessor<typeof requestsQueue> {
   protected readonly contract = requestsQueue;
 
-  constructor(@Inject(AdvanceService) private readonly advancer: AdvanceService) {
+  constructor(@Inject(AdvanceRequest) private readonly advanceRequest: AdvanceRequest) {
     super();
   }
 
   protected readonly handlers: JobHandlers<typeof requestsQueue> = {
     'request.advance': async (p) => {
-      await this.advancer.advance(p.requestId, p.version, p.traceparent);
+      const done = await this.advanceRequest.execute(p.requestId, p.version, p.traceparent);
+      if (!done) {
+        this.log.debug({ requestId: p.requestId, version: p.version }, 'stale request.advance: the request moved on');
+        return;
+      }
+      this.log.info(
+        { requestId: p.requestId, state: done.next.state, status: done.next.status, step: done.next.step },
+        'request advanced',
+      );
     },
   };
 }

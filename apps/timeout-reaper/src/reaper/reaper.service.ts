@@ -1,8 +1,7 @@
 import type { AppConfig } from '@entitle/config';
-import { CalloutsRepository } from '@entitle/db';
-import { APP_CONFIG, DomainEventPublisher, MetricsService, ReadinessService, TickService } from '@entitle/platform';
+import { APP_CONFIG, MetricsService, ReadinessService, TickService } from '@entitle/platform';
+import { DeadlineBatches } from '@entitle/workflow';
 import { Inject, Injectable } from '@nestjs/common';
-import { ApprovalDeadlines } from './approval-deadlines';
 
 /** Items claimed per transaction; a pass repeats batches until fewer than this were due. */
 const BATCH = 500;
@@ -16,9 +15,7 @@ const BATCH = 500;
 @Injectable()
 export class ReaperService extends TickService<{ callbacks: number; approvals: number }> {
   constructor(
-    @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
-    @Inject(ApprovalDeadlines) private readonly approvals: ApprovalDeadlines,
-    @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
+    @Inject(DeadlineBatches) private readonly batches: DeadlineBatches,
     @Inject(ReadinessService) readiness: ReadinessService,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(MetricsService) metrics: MetricsService,
@@ -35,26 +32,16 @@ export class ReaperService extends TickService<{ callbacks: number; approvals: n
   }
 
   protected async runTick(): Promise<{ callbacks: number; approvals: number }> {
-    const callbacks = await this.pass('callback', BATCH, () => this.timeOutCallbacks());
-    const approvals = await this.pass('approval', BATCH, () => this.approvals.autoDenyDue(BATCH));
+    const callbacks = await this.pass('callback', BATCH, async () => {
+      const done = await this.batches.timeOutCallbacks(BATCH);
+      for (const d of done) this.logger.log(`callout ${d.calloutId} of request ${d.requestId} (${d.stage}) timed out`);
+      return done.length;
+    });
+    const approvals = await this.pass('approval', BATCH, async () => {
+      const done = await this.batches.autoDenyApprovals(BATCH);
+      for (const d of done) this.logger.log(`request ${d.requestId}: approval not decided in time, denied`);
+      return done.length;
+    });
     return { callbacks, approvals };
-  }
-
-  private async timeOutCallbacks(): Promise<number> {
-    const done = await this.callouts.timeOutDue(BATCH);
-    for (const d of done) {
-      this.logger.log(`callout ${d.calloutId} of request ${d.requestId} (${d.stage}) timed out`);
-      if (d.version !== null) {
-        this.events.publish('request.changed', {
-          requestId: d.requestId,
-          state: 'deliveryFailed',
-          status: 'CallbackTimedOut',
-          step: 'finished',
-          version: d.version,
-          at: new Date().toISOString(),
-        });
-      }
-    }
-    return done.length;
   }
 }

@@ -32,11 +32,11 @@ export class ApprovalsRepository {
   async start(
     tx: Tx,
     requestId: string,
-    stages: Array<{
-      primaryApprovers: Array<{ userId: string }>;
-      justificationRequired: boolean;
-      durationSeconds: number;
-      duration: string;
+    stages: ReadonlyArray<{
+      readonly primaryApprovers: ReadonlyArray<{ readonly userId: string }>;
+      readonly justificationRequired: boolean;
+      readonly durationSeconds: number;
+      readonly duration: string;
     }>,
   ): Promise<void> {
     for (const [i, s] of stages.entries()) {
@@ -130,9 +130,9 @@ export class ApprovalsRepository {
    * The reaper's tick for approvals: pending stages past their deadline are auto-denied and their
    * requests denied (as applyApprovalDecision(false) decides), in one set-based transaction.
    */
-  async autoDenyDue(limit: number): Promise<Array<{ requestId: string; version: number | null }>> {
+  async autoDenyDue(tx: Tx, limit: number): Promise<Array<{ requestId: string; version: number | null }>> {
     return rows(
-      this.ds,
+      tx,
       `WITH due AS (
          SELECT a.id AS stage_id, r.id AS request_id,
                 (r.step = 'approval' AND r.step_started AND r.state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled')) AS pending_here

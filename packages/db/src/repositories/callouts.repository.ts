@@ -131,10 +131,11 @@ export class CalloutsRepository {
    * skip that row; whichever commits first wins, and the other sees the outcome.
    */
   async timeOutDue(
+    tx: Tx,
     limit: number,
   ): Promise<Array<{ calloutId: string; requestId: string; stage: string; version: number | null }>> {
     return rows(
-      this.ds,
+      tx,
       `WITH due AS (
          SELECT i.id AS callout_id, r.id AS request_id, i.stage, i.custom_extension_id,
                 (r.state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled') AND r.step_started

@@ -42,10 +42,6 @@ const MOMENTS: Record<Moment, { at: string; fired: string; stage: string }> = {
 export class ExpiryRepository {
   constructor(private readonly ds: DataSource) {}
 
-  transaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
-    return this.ds.transaction(fn);
-  }
-
   async claimDueMoments(tx: Pick<EntityManager, 'query'>, moment: Moment, limit: number): Promise<DueMoment[]> {
     const m = MOMENTS[moment];
     const due = await rows<DueMoment>(

@@ -67,9 +67,9 @@ export class RequestsRepository {
   constructor(private readonly ds: DataSource) {}
 
   /** Inserts a submitted request and its `submitted` history event in one statement (one commit). */
-  async insertSubmitted(r: NewRequest, wakeAfterMs: number): Promise<RequestRow> {
+  async insertSubmitted(tx: Tx, r: NewRequest, wakeAfterMs: number): Promise<RequestRow> {
     const row = await preparedOne<RequestRow>(
-      this.ds,
+      tx,
       'requests.insertSubmitted',
       `WITH r AS (
          INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id,
@@ -460,9 +460,5 @@ export class RequestsRepository {
       `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.request_id = $1 ORDER BY c.created_at, c.id`,
       [requestId],
     );
-  }
-
-  transaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
-    return this.ds.transaction(fn);
   }
 }

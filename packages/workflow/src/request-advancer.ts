@@ -10,20 +10,19 @@ import {
 } from '@entitle/db';
 import {
   advance,
-  type AdvanceContext,
+  approvalSettings,
+  assignmentSchedule,
+  type ExpirationSetting,
   formatIsoDuration,
-  parseIsoDuration,
   type RequestSnapshot,
+  type ScheduleSetting,
   type Stage,
   type StageBinding,
 } from '@entitle/domain';
+import { type AfterCommit, childTraceparent, PermanentJobError } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { DomainEventPublisher } from './events.module';
-import { PermanentJobError } from './processor';
-import { QueueProducer } from './queues.module';
-import { childTraceparent } from './trace';
 
 export function snapshotOf(r: RequestRow): RequestSnapshot {
   return { type: r.requestType, state: r.state, status: r.status, step: r.step, stepStarted: r.stepStarted };
@@ -35,7 +34,7 @@ export function targetUrlOf(endpoint: Record<string, unknown>): string {
   return url;
 }
 
-/** What one committed advance left to do after the commit. */
+/** What one committed advance did. */
 export interface Advanced {
   requestId: string;
   next: RequestSnapshot;
@@ -47,8 +46,8 @@ export interface Advanced {
  * Runs a request forward with the domain planner (packages/domain `advance`) inside the caller's
  * transaction: every step that needs nothing from outside, up to the next callout, approval or the
  * end, with the callout instance, assignment, approval and history it needs, and ONE guarded update
- * of the request row. The request worker calls it for a fresh or resumed request; the callout
- * dispatcher calls it in the same commit that records a launch-and-continue outcome, so a stage
+ * of the request row. The request worker runs it for a fresh or resumed request; the callout
+ * dispatcher runs it in the same commit that records a launch-and-continue outcome, so a stage
  * transition is one commit and the next callout goes straight to the dispatcher's queue.
  */
 @Injectable()
@@ -56,17 +55,17 @@ export class RequestAdvancer {
   constructor(
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(ApprovalsRepository) private readonly approvals: ApprovalsRepository,
-    @Inject(QueueProducer) private readonly queues: QueueProducer,
-    @Inject(DomainEventPublisher) private readonly events: DomainEventPublisher,
   ) {}
 
   /**
    * Plans from `from` (the request's state after whatever the caller just applied) and persists
-   * the plan with `events` (the caller's history) in `tx`. `ctx` must come from
-   * `RequestsRepository.lockContext` in the same transaction; its version guards the update.
+   * the plan with `events` (the caller's history) in `tx`; the new callouts' jobs and the change
+   * notice go to `after`. `ctx` must come from `RequestsRepository.lockContext` in the same
+   * transaction; its version guards the update.
    */
   async persist(
     tx: Tx,
+    after: AfterCommit,
     ctx: RequestContext,
     from: RequestSnapshot,
     events: EventInput[],
@@ -76,13 +75,12 @@ export class RequestAdvancer {
     const bindings: Partial<Record<Stage, StageBinding>> = {};
     for (const b of ctx.bindings)
       bindings[b.stage] = { extensionId: b.extensionId, waits: b.callbackTimeoutSeconds !== null };
+    const approval = approvalSettings(ctx.policy.requestApprovalSettings);
     // SPEC §7a: userAdd goes through the policy's approval stages; adminAdd by a manager does not.
-    const approval = approvalSettingsOf(ctx);
-    const planCtx: AdvanceContext = {
+    const plan = advance(from, {
       bindings,
       approvalRequired: ctx.request.requestType === 'userAdd' && approval.required,
-    };
-    const plan = advance(from, planCtx);
+    });
 
     const callouts: NewCallout[] = [];
     let assignment = ctx.assignment
@@ -91,7 +89,11 @@ export class RequestAdvancer {
     for (const effect of plan.effects) {
       switch (effect.kind) {
         case 'deliverAssignment': {
-          const { startAt, endAt } = scheduleOf(ctx);
+          const { startAt, endAt } = assignmentSchedule(
+            ctx.request.schedule as ScheduleSetting | null,
+            ctx.policy.expiration as ExpirationSetting | null,
+            new Date(),
+          );
           await this.requests.deliverAssignment(tx, {
             id: ctx.request.assignmentId,
             request: ctx.request,
@@ -175,7 +177,7 @@ export class RequestAdvancer {
         }
       }
     }
-    for (const c of callouts) await this.requests.insertCallout(tx, c);
+    await this.requests.insertCallouts(tx, callouts);
     // The plan always ends parked (a callout or approval under way) or finished, so nothing is left
     // for the request worker: wake_at is cleared (a callout still sending is the dispatcher's to
     // reconcile, by its next_attempt_at).
@@ -184,87 +186,41 @@ export class RequestAdvancer {
     });
     if (newVersion === undefined) throw new Error(`request ${requestId} changed under its lock`);
     await this.requests.insertEvents(tx, events);
-    return { requestId, next: plan.next, newVersion, callouts };
-  }
-
-  /**
-   * After the commit: hands the new callout instances to the dispatcher and announces the change.
-   * If Redis refuses now, the callout reconciler sends them later (their send_state is 'sending').
-   */
-  async afterCommit(done: Advanced, traceparent?: string): Promise<void> {
-    for (const c of done.callouts) {
-      await this.queues.add(
+    for (const c of callouts) {
+      after.enqueue(
         calloutsQueue,
         'callout.send',
         { v: 1, calloutId: c.id, attempt: 1, traceparent: c.traceparent ?? undefined },
         { jobId: jobIds.calloutSend(c.id, 1) },
       );
     }
-    this.events.publish('request.changed', {
-      requestId: done.requestId,
-      state: done.next.state,
-      status: done.next.status,
-      step: done.next.step,
-      version: done.newVersion,
-      at: new Date().toISOString(),
-      traceparent,
-    });
+    after.publish('request.changed', requestChanged(requestId, plan.next, newVersion, traceparent));
+    return { requestId, next: plan.next, newVersion, callouts };
   }
 }
 
-/** The assignment's schedule: the request's schedule, else the policy's expiration (SPEC §2.6). */
-function scheduleOf(ctx: RequestContext): { startAt: Date | null; endAt: Date | null } {
-  type Expiration = { endDateTime?: string; duration?: string; type?: string };
-  const schedule = (ctx.request.schedule ?? {}) as { startDateTime?: string; expiration?: Expiration };
-  const parsedStart = schedule.startDateTime ? new Date(schedule.startDateTime) : undefined;
-  const startAt = parsedStart && !Number.isNaN(parsedStart.getTime()) ? parsedStart : new Date();
-  const endOf = (e: Expiration | undefined): Date | null | undefined => {
-    if (!e) return undefined;
-    if (e.type === 'noExpiration') return null;
-    if (e.endDateTime) {
-      const end = new Date(e.endDateTime);
-      if (!Number.isNaN(end.getTime())) return end;
-    }
-    if (e.duration) {
-      const seconds = parseIsoDuration(e.duration);
-      if (seconds !== undefined) return new Date(startAt.getTime() + seconds * 1000);
-    }
-    return undefined;
+/** The `request.changed` notice of a committed state change. */
+export function requestChanged(
+  requestId: string,
+  next: RequestSnapshot,
+  version: number,
+  traceparent?: string,
+): {
+  requestId: string;
+  state: string;
+  status: string;
+  step: string;
+  version: number;
+  at: string;
+  traceparent?: string;
+} {
+  return {
+    requestId,
+    state: next.state,
+    status: next.status,
+    step: next.step,
+    version,
+    at: new Date().toISOString(),
+    ...(traceparent ? { traceparent } : {}),
   };
-  const fromRequest = endOf(schedule.expiration);
-  const endAt = fromRequest !== undefined ? fromRequest : (endOf(ctx.policy.expiration as Expiration) ?? null);
-  return { startAt, endAt };
-}
-
-interface ApprovalSettings {
-  required: boolean;
-  stages: Array<{
-    primaryApprovers: Array<{ userId: string }>;
-    justificationRequired: boolean;
-    durationSeconds: number;
-    duration: string;
-  }>;
-}
-
-function approvalSettingsOf(ctx: RequestContext): ApprovalSettings {
-  const raw = (ctx.policy.requestApprovalSettings ?? {}) as {
-    isApprovalRequiredForAdd?: boolean;
-    stages?: Array<{
-      durationBeforeAutomaticDenial?: string;
-      isApproverJustificationRequired?: boolean;
-      primaryApprovers?: Array<{ userId?: string }>;
-    }>;
-  };
-  const stages = (raw.stages ?? []).map((s) => {
-    const duration = s.durationBeforeAutomaticDenial ?? 'P14D';
-    return {
-      primaryApprovers: (s.primaryApprovers ?? [])
-        .filter((a) => typeof a.userId === 'string')
-        .map((a) => ({ userId: (a.userId as string).toLowerCase() })),
-      justificationRequired: s.isApproverJustificationRequired ?? false,
-      durationSeconds: parseIsoDuration(duration) ?? 14 * 86400,
-      duration,
-    };
-  });
-  return { required: (raw.isApprovalRequiredForAdd ?? false) && stages.length > 0, stages };
 }

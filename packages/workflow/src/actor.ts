@@ -1,0 +1,5 @@
+/** Who did something, as the history records it. */
+export interface Actor {
+  readonly id: string | null;
+  readonly displayName: string | null;
+}

@@ -1,0 +1,131 @@
+import { preExpirationCallout } from '@entitle/callout';
+import type { AppConfig } from '@entitle/config';
+import {
+  ApprovalsRepository,
+  CalloutsRepository,
+  ExpiryRepository,
+  type Moment,
+  type NewCallout,
+  RequestsRepository,
+} from '@entitle/db';
+import type { Stage } from '@entitle/domain';
+import { APP_CONFIG, newTraceparent } from '@entitle/platform';
+import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
+import { Inject, Injectable } from '@nestjs/common';
+import { UnitOfWork } from './unit-of-work';
+
+const MOMENT_STAGE: Record<Moment, Stage> = {
+  fourteenDays: 'assignmentFourteenDaysBeforeExpiration',
+  oneDay: 'assignmentOneDayBeforeExpiration',
+};
+
+/**
+ * The reaper's and the scheduler's batches (SPEC §2.5, §2.6, §4). Each claims what is due with
+ * FOR UPDATE SKIP LOCKED in its transaction, so any number of replicas share the work and nothing
+ * is acted on twice or before its time; the jobs and notices follow the commit.
+ */
+@Injectable()
+export class DeadlineBatches {
+  constructor(
+    @Inject(UnitOfWork) private readonly uow: UnitOfWork,
+    @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
+    @Inject(ApprovalsRepository) private readonly approvals: ApprovalsRepository,
+    @Inject(ExpiryRepository) private readonly expiry: ExpiryRepository,
+    @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Callback waits past their deadline: instance callbackTimedOut, request deliveryFailed. */
+  async timeOutCallbacks(limit: number): Promise<Array<{ calloutId: string; requestId: string; stage: string }>> {
+    return this.uow.run(
+      'timeOutCallbacks',
+      async (tx, after) => {
+        const done = await this.callouts.timeOutDue(tx, limit);
+        const at = new Date().toISOString();
+        for (const d of done) {
+          if (d.version === null) continue;
+          after.publish('request.changed', {
+            requestId: d.requestId,
+            state: 'deliveryFailed',
+            status: 'CallbackTimedOut',
+            step: 'finished',
+            version: d.version,
+            at,
+          });
+        }
+        return done;
+      },
+      { singleStatement: true },
+    );
+  }
+
+  /** Approval stages past durationBeforeAutomaticDenial: stage autoDenied, request denied. */
+  async autoDenyApprovals(limit: number): Promise<Array<{ requestId: string }>> {
+    return this.uow.run(
+      'autoDenyApprovals',
+      async (tx, after) => {
+        const done = await this.approvals.autoDenyDue(tx, limit);
+        const at = new Date().toISOString();
+        for (const d of done) {
+          if (d.version === null) continue;
+          after.publish('request.changed', {
+            requestId: d.requestId,
+            state: 'denied',
+            status: 'Denied',
+            step: 'finished',
+            version: d.version,
+            at,
+          });
+        }
+        return done;
+      },
+      { singleStatement: true },
+    );
+  }
+
+  /**
+   * Due pre-expiration moments: claims them, inserts their callout instances in one statement and
+   * marks them fired, in one transaction; the callouts go to the dispatcher in one Redis round trip
+   * after the commit (if that fails, the dispatcher's reconciler sends them: they are 'sending').
+   */
+  async fireMoments(moment: Moment, limit: number): Promise<{ due: number; callouts: NewCallout[] }> {
+    return this.uow.run('fireExpiryMoments', async (tx, after) => {
+      const due = await this.expiry.claimDueMoments(tx, moment, limit);
+      const made: NewCallout[] = [];
+      for (const d of due) {
+        const c = preExpirationCallout(d, MOMENT_STAGE[moment], newTraceparent());
+        if (c) made.push(c);
+      }
+      await this.requests.insertCallouts(tx, made);
+      for (const c of made) {
+        after.enqueue(
+          calloutsQueue,
+          'callout.send',
+          { v: 1, calloutId: c.id, attempt: 1, traceparent: c.traceparent ?? undefined },
+          { jobId: jobIds.calloutSend(c.id, 1) },
+        );
+      }
+      return { due: due.length, callouts: made };
+    });
+  }
+
+  /** Assignments past their end: a systemRemove request each, armed with wake_at for the worker. */
+  async expireAssignments(limit: number): Promise<Array<{ requestId: string; assignmentId: string }>> {
+    return this.uow.run(
+      'expireAssignments',
+      async (tx, after) => {
+        const made = await this.expiry.expireDue(tx, limit, this.config.reconcileAfterMs);
+        for (const r of made) {
+          after.enqueue(
+            requestsQueue,
+            'request.advance',
+            { v: 1, requestId: r.requestId, version: 0 },
+            { jobId: jobIds.requestAdvance(r.requestId, 0) },
+          );
+        }
+        return made;
+      },
+      { singleStatement: true },
+    );
+  }
+}
