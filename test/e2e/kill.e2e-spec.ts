@@ -1,11 +1,12 @@
+import { insertUser } from '@entitle/db';
 import { eventually } from '@entitle/testing';
-import { adminAdd, scenarioViaApi, startSystem, type System } from './support';
+import { adminAdd, resumeBody, scenarioViaApi, startSystem, type System } from './support';
 
 const STAGES = ['assignmentRequestCreated', 'assignmentRequestApproved', 'assignmentRequestGranted'];
 const N = 40;
 
 /**
- * No lost work (ARCHITECTURE principle 2, issue 5): SIGKILL the request worker and the callout
+ * No lost work (ARCHITECTURE principle 2): SIGKILL the request worker and the callout
  * dispatcher while requests are in flight, restart them, and every request still finishes with
  * every callout instance recorded once (delivery to the endpoint is at-least-once, with one stable
  * webhook-id per instance).
@@ -106,5 +107,91 @@ describe('SIGKILL mid-flight', () => {
       const firsts = STAGES.map((st) => stages.indexOf(st));
       expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
     }
+  });
+
+  it('a process killed between a commit and its enqueue loses nothing: gateway, worker and dispatcher', async () => {
+    const sc = await scenarioViaApi(s, {
+      stages: ['assignmentRequestCreated', 'assignmentRequestGranted'],
+      hook: 'commit-kill',
+    });
+    s.receiver.respondWith(() => ({ status: 202 }));
+    // Each app dies right after its first commit of the named use case, before the job that commit
+    // left is enqueued: the worst moment (only the reconcilers can find the work again).
+    await s.restart('gateway', { FAULT_KILL_AFTER_COMMIT: 'submitRequest:1' });
+    await s.restart('request-worker', { FAULT_KILL_AFTER_COMMIT: 'advanceRequest:1' });
+    await s.restart('callout-dispatcher', { FAULT_KILL_AFTER_COMMIT: 'recordCalloutOutcome:1' });
+
+    const user = await insertUser(s.ds);
+    await expect(
+      s.api('POST', '/assignmentRequests', {
+        requestType: 'adminAdd',
+        assignment: { targetId: user.id, assignmentPolicyId: sc.policyId, accessPackageId: sc.accessPackageId },
+      }),
+    ).rejects.toThrow();
+    await eventually(() => expect(s.dead('gateway')).toBe(true), { what: 'the gateway killed after its commit' });
+    await s.restart('gateway');
+    const [row] = (await s.ds.query(`SELECT id FROM assignment_requests WHERE target_id = $1`, [user.id])) as Array<{
+      id: string;
+    }>;
+    expect(row).toBeDefined();
+    const id = (row as { id: string }).id;
+
+    // The worker's reconciler hands the request over; the worker dies after committing the first callout.
+    await eventually(() => expect(s.dead('request-worker')).toBe(true), {
+      timeoutMs: 30_000,
+      what: 'the request worker killed after its commit',
+    });
+    await s.restart('request-worker');
+    // The dispatcher's reconciler sends that callout; the dispatcher dies after committing its outcome
+    // together with the next (granted) callout.
+    await eventually(() => expect(s.dead('callout-dispatcher')).toBe(true), {
+      timeoutMs: 30_000,
+      what: 'the dispatcher killed after its commit',
+    });
+    await s.restart('callout-dispatcher');
+
+    await eventually(
+      async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('delivered'),
+      { timeoutMs: 60_000, what: 'the request delivered' },
+    );
+    const instances = (await s.ds.query(
+      `SELECT stage, send_state FROM callout_instances WHERE request_id = $1 ORDER BY created_at`,
+      [id],
+    )) as Array<{ stage: string; send_state: string }>;
+    expect(instances).toEqual([
+      { stage: 'assignmentRequestCreated', send_state: 'sent' },
+      { stage: 'assignmentRequestGranted', send_state: 'sent' },
+    ]);
+    const history = (await s.api('GET', `/assignmentRequests/${id}/history`)).body.value as Array<{
+      eventType: string;
+    }>;
+    expect(history.filter((e) => e.eventType === 'submitted')).toHaveLength(1);
+    expect(history.filter((e) => e.eventType === 'delivered')).toHaveLength(1);
+  });
+
+  it('a gateway killed between the commit of a resume and its enqueue loses nothing', async () => {
+    const sc = await scenarioViaApi(s, { stages: ['assignmentRequestCreated'], wait: 'PT10M', hook: 'resume-kill' });
+    s.receiver.respondWith(() => ({ status: 202 }));
+    const id = await adminAdd(s, sc);
+    const instanceId = await eventually(
+      async () => {
+        const r = await s.api('GET', `/assignmentRequests/${id}`);
+        expect(r.body.status).toBe('WaitingForCallback');
+        const [i] = r.body.customExtensionCalloutInstances as Array<{ id: string; status: string }>;
+        expect(i?.status).toBe('waitingForCallback');
+        return (i as { id: string }).id;
+      },
+      { timeoutMs: 30_000, what: 'the request waiting for its callback' },
+    );
+    await s.restart('gateway', { FAULT_KILL_AFTER_COMMIT: 'resumeRequest:1' });
+    await expect(s.api('POST', `/assignmentRequests/${id}/resume`, resumeBody(instanceId, 'ok'))).rejects.toThrow();
+    await eventually(() => expect(s.dead('gateway')).toBe(true), { what: 'the gateway killed after its commit' });
+    await s.restart('gateway');
+    await eventually(
+      async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('delivered'),
+      { timeoutMs: 60_000, what: 'the resumed request delivered' },
+    );
+    // The repeat of that resume (the caller never got its 204) is harmless: 204, nothing changes.
+    expect((await s.api('POST', `/assignmentRequests/${id}/resume`, resumeBody(instanceId, 'ok'))).status).toBe(204);
   });
 });

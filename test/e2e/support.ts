@@ -24,7 +24,10 @@ export interface System {
   token: string;
   gateway(): RunningApp;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
-  restart(name: AppName): Promise<RunningApp>;
+  /** Starts `name` again (after it died or was stopped), with `extra` on top of the system's environment. */
+  restart(name: AppName, extra?: Record<string, string>): Promise<RunningApp>;
+  /** Whether the running `name` process has exited. */
+  dead(name: AppName): boolean;
   stop(): Promise<void>;
 }
 
@@ -71,12 +74,16 @@ export async function startSystem(label: string, extra: Record<string, string> =
       const text = await r.text();
       return { status: r.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
     },
-    async restart(name) {
+    async restart(name, extra = {}) {
       const i = apps.findIndex((a) => a.name === name);
-      if (i >= 0) apps.splice(i, 1);
-      const started = await startApp(name, env);
+      if (i >= 0) await (apps.splice(i, 1)[0] as RunningApp).stop('SIGKILL');
+      const started = await startApp(name, { ...env, ...extra });
       apps.push(started);
       return started;
+    },
+    dead(name) {
+      const app = apps.find((a) => a.name === name);
+      return !app || app.process.exitCode !== null || app.process.signalCode !== null;
     },
     async stop() {
       await Promise.all(apps.map((a) => a.stop('SIGKILL')));
