@@ -236,13 +236,23 @@ export function applyResume(request: RequestSnapshot, stage: Stage, decision: Re
     : { type: request.type, state: 'canceled', status: STATUS.canceled, step: 'finished', stepStarted: false };
 }
 
-/** The callback deadline passed without a resume. */
+/**
+ * The callback deadline passed without a resume: the request fails, if it still waits at that
+ * stage. (The reaper decides this for a whole batch in SQL; packages/db pins that statement to
+ * this function for every request state.)
+ */
 export function applyCallbackTimeout(request: RequestSnapshot, stage: Stage): RequestSnapshot {
   requireStartedAt(request, stage, 'a callback timeout');
+  if (request.status !== STATUS.waiting) {
+    throw new DomainError('NotWaitingForCallback', `the request does not wait for a callback (status ${request.status})`);
+  }
   return failed(request, STATUS.callbackTimedOut);
 }
 
-/** The approval step was decided (by an approver, or automatically at its deadline). */
+/**
+ * The approval step was decided (by an approver, or automatically at its deadline; the reaper
+ * decides the latter for a batch in SQL, pinned to this function by a test in packages/db).
+ */
 export function applyApprovalDecision(request: RequestSnapshot, approved: boolean): RequestSnapshot {
   if (request.step !== 'approval' || !request.stepStarted || isTerminal(request.state)) {
     throw new DomainError('InvalidState', `the request is not pending approval (state ${request.state})`);
