@@ -1,4 +1,4 @@
-// Issue 6: a million callouts waiting for their callback. Measures (a) the Redis memory they use,
+// A million callouts waiting for their callback. Measures (a) the Redis memory they use,
 // (b) their PostgreSQL footprint and (c) the cost of a reaper tick with 0, 1,000 and 10,000 due,
 // at several numbers waiting, by calling the real CalloutsRepository.timeOutDue. See README.md.
 import { spawn } from 'node:child_process';
@@ -14,6 +14,7 @@ import {
   cleanup,
   contracts,
   db,
+  factories,
   deletePrefixKeys,
   explainRolledBack,
   fmtBytes,
@@ -41,7 +42,8 @@ import {
   usedMemory,
 } from '../lib/million-common.mjs';
 
-const { createDataSource, CalloutsRepository, insertScenario, assertMigrated } = db;
+const { createDataSource, CalloutsRepository, assertMigrated } = db;
+const { insertScenario } = factories;
 const { buildRequestPayload, callbackUriPath } = calloutPkg;
 
 const TS = Date.now();
@@ -62,7 +64,7 @@ runBench('waiting-million', main);
 
 async function main() {
   const tAll = performance.now();
-  print(`waiting-million: ${fmtInt(ROWS)} callouts waiting for their callback (issue 6)`);
+  print(`waiting-million: ${fmtInt(ROWS)} callouts waiting for their callback`);
   print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*"); ${loadavg()}`);
   print('');
 
@@ -308,10 +310,10 @@ async function loadChunk(c, s, payloadTemplate, n) {
          FROM generate_series(1, $1)
      ), r AS (
        INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id, access_package_id,
-              policy_id, assignment_id, target_id, requestor_id, justification, traceparent, wake_at, callback_deadline_at,
+              policy_id, assignment_id, target_id, requestor_id, justification, traceparent, wake_at,
               created_at, modified_at)
        SELECT g.rid, 'adminAdd', 'submitted', 'WaitingForCallback', 'created', true, 2, $2, $3, $4, g.aid, g.tid, $5,
-              'bench: waiting for the workflow', g.tp, NULL, g.created + make_interval(secs => $7), g.created, g.created
+              'bench: waiting for the workflow', g.tp, NULL, g.created, g.created
          FROM g
      )
      INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
@@ -357,10 +359,6 @@ async function arm(c, n, { analyze = true } = {}) {
       `UPDATE callout_instances c SET deadline_at = now() - interval '1 second' FROM bench_due d WHERE d.callout_id = c.id AND d.k <= $1`,
       [n],
     );
-    await c.query(
-      `UPDATE assignment_requests r SET callback_deadline_at = now() - interval '1 second' FROM bench_due d WHERE d.request_id = r.id AND d.k <= $1`,
-      [n],
-    );
   }
   if (analyze) await c.query('ANALYZE callout_instances, assignment_requests');
 }
@@ -373,8 +371,8 @@ async function reset(c) {
   );
   await c.query(
     `UPDATE assignment_requests r SET state = 'submitted', status = 'WaitingForCallback', step = 'created', step_started = true,
-            callback_deadline_at = d.orig_deadline, completed_at = NULL, wake_at = NULL
-       FROM bench_due d WHERE d.request_id = r.id AND (r.status <> 'WaitingForCallback' OR r.callback_deadline_at <> d.orig_deadline)`,
+            completed_at = NULL, wake_at = NULL
+       FROM bench_due d WHERE d.request_id = r.id AND r.status <> 'WaitingForCallback'`,
   );
   await c.query('TRUNCATE request_events');
   await c.query('VACUUM (ANALYZE) callout_instances, assignment_requests');

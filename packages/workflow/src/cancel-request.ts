@@ -25,8 +25,6 @@ export class CancelRequest {
       const next = applyCancel(snapshotOf(row));
       const version = await this.requests.update(tx, row.id, row.version, next, {
         wakeAfterMs: null,
-        callbackDeadlineAt: null,
-        approvalDeadlineAt: null,
       });
       if (version === undefined) throw new Error(`request ${row.id} changed under its lock`);
       // A wait under way ends with the request: no timeout later, and it leaves the waiting view.

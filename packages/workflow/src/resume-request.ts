@@ -68,7 +68,6 @@ export class ResumeRequest {
       });
       const version = await this.requests.update(tx, row.id, row.version, next, {
         wakeAfterMs: next.step === 'finished' ? null : this.config.reconcileAfterMs,
-        callbackDeadlineAt: null,
       });
       if (version === undefined) throw new Error(`request ${row.id} changed under its lock`);
       const base: EventInput = {

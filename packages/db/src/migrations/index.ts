@@ -2,6 +2,7 @@ import { Foundation1764100000000 } from './1764100000000-foundation';
 import { Identity1764200000000 } from './1764200000000-identity';
 import { WaitsApprovals1764300000000 } from './1764300000000-waits-approvals';
 import { HotUpdates1764400000000 } from './1764400000000-hot-updates';
+import { DropRequestDeadlines1764500000000 } from './1764500000000-drop-request-deadlines';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   Identity1764200000000,
   WaitsApprovals1764300000000,
   HotUpdates1764400000000,
+  DropRequestDeadlines1764500000000,
 ];

@@ -145,7 +145,7 @@ export class ApprovalsRepository {
                 justification = 'No decision before durationBeforeAutomaticDenial' FROM due WHERE a.id = due.stage_id RETURNING a.id
        ), req AS (
          UPDATE assignment_requests r SET state = 'denied', status = 'Denied', step = 'finished', step_started = false, version = r.version + 1,
-                wake_at = NULL, approval_deadline_at = NULL, modified_at = now(), completed_at = now()
+                wake_at = NULL, modified_at = now(), completed_at = now()
            FROM due WHERE r.id = due.request_id AND due.pending_here RETURNING r.id, r.version
        ), ev AS (
          INSERT INTO request_events (id, request_id, event_type, detail)

@@ -150,7 +150,7 @@ export class CalloutsRepository {
          UPDATE callout_instances c SET status = 'callbackTimedOut', modified_at = now() FROM due WHERE c.id = due.callout_id RETURNING c.id
        ), req AS (
          UPDATE assignment_requests r SET state = 'deliveryFailed', status = 'CallbackTimedOut', step = 'finished', step_started = false,
-                version = r.version + 1, wake_at = NULL, callback_deadline_at = NULL, modified_at = now(), completed_at = now()
+                version = r.version + 1, wake_at = NULL, modified_at = now(), completed_at = now()
            FROM due WHERE r.id = due.request_id AND due.waits_here RETURNING r.id, r.version
        ), ev AS (
          INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail, requestor_message)

@@ -306,7 +306,7 @@ export class RequestsRepository {
     id: string,
     expectedVersion: number,
     next: RequestSnapshot,
-    opts: { wakeAfterMs: number | null; callbackDeadlineAt?: Date | null; approvalDeadlineAt?: Date | null },
+    opts: { wakeAfterMs: number | null },
   ): Promise<number | undefined> {
     const finished = next.step === 'finished';
     const res = await preparedOne<{ version: number }>(
@@ -314,8 +314,8 @@ export class RequestsRepository {
       'requests.update',
       `UPDATE assignment_requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1,
               wake_at = CASE WHEN $7::interval IS NULL THEN NULL ELSE now() + $7::interval END,
-              callback_deadline_at = $8, approval_deadline_at = $9, modified_at = now(),
-              completed_at = CASE WHEN $10 THEN COALESCE(completed_at, now()) ELSE completed_at END
+              modified_at = now(),
+              completed_at = CASE WHEN $8 THEN COALESCE(completed_at, now()) ELSE completed_at END
         WHERE id = $1 AND version = $2
         RETURNING version`,
       [
@@ -326,26 +326,10 @@ export class RequestsRepository {
         next.step,
         next.stepStarted,
         opts.wakeAfterMs === null ? null : msInterval(opts.wakeAfterMs),
-        opts.callbackDeadlineAt ?? null,
-        opts.approvalDeadlineAt ?? null,
         finished,
       ],
     );
     return res?.version;
-  }
-
-  /**
-   * Starts the callback clock of a request that waits (the callout reached the endpoint). Leaves
-   * the version alone: this records a deadline, not a state change.
-   */
-  async setCallbackDeadline(tx: Tx, id: string, deadlineAt: Date): Promise<boolean> {
-    const res = await rows<{ id: string }>(
-      tx,
-      `UPDATE assignment_requests SET callback_deadline_at = $2, modified_at = now()
-        WHERE id = $1 AND status = 'WaitingForCallback' AND step_started RETURNING id`,
-      [id, deadlineAt],
-    );
-    return res.length > 0;
   }
 
   async insertCallout(tx: Tx, c: NewCallout): Promise<void> {

@@ -20,8 +20,6 @@ export interface RequestRow {
   answers: unknown[];
   schedule: Record<string, unknown> | null;
   traceparent: string | null;
-  callbackDeadlineAt: Date | null;
-  approvalDeadlineAt: Date | null;
   createdAt: Date;
   modifiedAt: Date;
   completedAt: Date | null;

@@ -4,8 +4,8 @@ export const REQUEST_COLUMNS = `
   r.id, r.request_type AS "requestType", r.state, r.status, r.step, r.step_started AS "stepStarted", r.version,
   r.catalog_id AS "catalogId", r.access_package_id AS "accessPackageId", r.policy_id AS "policyId",
   r.assignment_id AS "assignmentId", r.target_id AS "targetId", r.requestor_id AS "requestorId",
-  r.justification, r.answers, r.schedule, r.traceparent, r.callback_deadline_at AS "callbackDeadlineAt",
-  r.approval_deadline_at AS "approvalDeadlineAt", r.created_at AS "createdAt", r.modified_at AS "modifiedAt",
+  r.justification, r.answers, r.schedule, r.traceparent,
+  r.created_at AS "createdAt", r.modified_at AS "modifiedAt",
   r.completed_at AS "completedAt"`;
 
 export const CALLOUT_COLUMNS = `
