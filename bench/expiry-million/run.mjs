@@ -1,4 +1,4 @@
-// Issue 7: a million delivered assignments with pre-expiration moments. Measures the expiry
+// A million delivered assignments with pre-expiration moments. Measures the expiry
 // scheduler's one-day pass with 0, 1,000 and 10,000 moments due (real ExpiryRepository and
 // RequestsRepository.insertCallouts), at several numbers of assignments, plus the PostgreSQL and
 // Redis footprint. See README.md.
@@ -10,6 +10,7 @@ import {
   checkpoints,
   contracts,
   db,
+  factories,
   deletePrefixKeys,
   explainRolledBack,
   fmtBytes,
@@ -35,16 +36,9 @@ import {
   usedMemory,
 } from '../lib/million-common.mjs';
 
-const {
-  createDataSource,
-  ExpiryRepository,
-  RequestsRepository,
-  insertCatalog,
-  insertExtension,
-  insertUser,
-  assertMigrated,
-} = db;
-const { preExpirationCallout } = calloutPkg; // what SchedulerService.fireMoments builds
+const { createDataSource, ExpiryRepository, RequestsRepository, assertMigrated } = db;
+const { insertCatalog, insertExtension, insertUser } = factories;
+const { preExpirationCallout } = calloutPkg; // what DeadlineBatches.fireMoments builds
 const { calloutsQueue, jobIds, parsePayload } = contracts;
 
 const TS = Date.now();
@@ -72,7 +66,7 @@ runBench('expiry-million', main);
 
 async function main() {
   const tAll = performance.now();
-  print(`expiry-million: ${fmtInt(ROWS)} delivered assignments with pre-expiration moments (issue 7)`);
+  print(`expiry-million: ${fmtInt(ROWS)} delivered assignments with pre-expiration moments`);
   print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*"); ${loadavg()}`);
   print('');
 

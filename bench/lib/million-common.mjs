@@ -12,6 +12,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const require = createRequire(import.meta.url);
 /** The built packages, exactly as the apps load them. */
 export const db = require(path.join(ROOT, 'packages/db/dist'));
+export const factories = require(path.join(ROOT, 'packages/testing/dist'));
 export const calloutPkg = require(path.join(ROOT, 'packages/callout/dist'));
 export const contracts = require(path.join(ROOT, 'packages/queue-contracts/dist'));
 

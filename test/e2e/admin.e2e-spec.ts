@@ -14,7 +14,7 @@ const ACCESS_PACKAGE_MANAGER = '7f480852-ebdc-47d4-87de-0d8498384a83';
 const CATALOG_READER = '44272f93-9762-48e8-af59-1b5351b1d6b3';
 
 /**
- * The operators' pages in a real headless Chromium (issue 8): sign in, see the queues in bull-board,
+ * The operators' pages in a real headless Chromium (SPEC §6): sign in, see the queues in bull-board,
  * watch a request appear on the waiting page when it starts waiting and disappear when resumed, and
  * be refused with a user that lacks the role. A Catalog reader gets in read-only; Access package
  * manager is configured as an operator role (ADMIN_OPERATOR_ROLE_IDS) and operates.

@@ -1,5 +1,4 @@
-import { insertUser } from '@entitle/db';
-import { eventually } from '@entitle/testing';
+import { eventually, insertUser } from '@entitle/testing';
 import { adminAdd, resumeBody, scenarioViaApi, startSystem, type System } from './support';
 
 const STAGES = ['assignmentRequestCreated', 'assignmentRequestApproved', 'assignmentRequestGranted'];

@@ -1,8 +1,8 @@
-import { insertUser } from '@entitle/db';
 import {
   createTestDatabase,
   eventually,
   type ExportedSpan,
+  insertUser,
   type OtlpReceiver,
   type RunningApp,
   SPAN_KIND,
@@ -54,7 +54,7 @@ async function stopGracefully(apps: RunningApp[]): Promise<void> {
 }
 
 /**
- * OpenTelemetry (issue 8): with an OTLP endpoint configured, one request's spans reach a real
+ * OpenTelemetry: with an OTLP endpoint configured, one request's spans reach a real
  * local OTLP/HTTP receiver as one trace, gateway → request-worker → callout-dispatcher → Logic App,
  * each span parented on the traceparent that the previous hop handed on; with no endpoint (or
  * OTEL_SDK_DISABLED=true) nothing is exported.

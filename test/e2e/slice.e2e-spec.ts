@@ -1,16 +1,18 @@
 import { checkTriggerSchema, type TriggerSchema } from '@entitle/callout';
-import { createDataSource, insertScenario, type Scenario } from '@entitle/db';
+import { createDataSource } from '@entitle/db';
 import {
   APPS,
   createTestDatabase,
   eventually,
-  REPO_ROOT,
+  insertScenario,
   type Receiver,
+  REPO_ROOT,
   type RunningApp,
+  type Scenario,
   startApp,
   startReceiver,
-  testEnv,
   type TestDatabase,
+  testEnv,
   uniquePrefix,
 } from '@entitle/testing';
 import { readFileSync } from 'node:fs';

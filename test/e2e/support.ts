@@ -1,14 +1,15 @@
-import { createDataSource, insertUser } from '@entitle/db';
+import { createDataSource } from '@entitle/db';
 import {
-  APPS,
   type AppName,
+  APPS,
   createTestDatabase,
+  insertUser,
   type Receiver,
   type RunningApp,
   startApp,
   startReceiver,
-  testEnv,
   type TestDatabase,
+  testEnv,
   uniquePrefix,
 } from '@entitle/testing';
 import type { DataSource } from 'typeorm';

@@ -1,10 +1,12 @@
-import { CalloutsRepository, insertAddRequest, insertScenario, RequestsRepository } from '@entitle/db';
+import { CalloutsRepository, RequestsRepository } from '@entitle/db';
 import {
   createTestDatabase,
   eventually,
+  insertAddRequest,
+  insertScenario,
+  type Receiver,
   startReceiver,
   testConfig,
-  type Receiver,
   type TestDatabase,
   uniquePrefix,
 } from '@entitle/testing';

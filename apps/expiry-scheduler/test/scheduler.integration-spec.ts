@@ -1,5 +1,14 @@
-import { insertAccessPackage, insertCatalog, insertExtension, insertPolicy, insertUser } from '@entitle/db';
-import { createTestDatabase, testConfig, type TestDatabase, uniquePrefix } from '@entitle/testing';
+import {
+  createTestDatabase,
+  insertAccessPackage,
+  insertCatalog,
+  insertExtension,
+  insertPolicy,
+  insertUser,
+  testConfig,
+  type TestDatabase,
+  uniquePrefix,
+} from '@entitle/testing';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';

@@ -1,9 +1,11 @@
-import { insertAddRequest, insertScenario, RequestsRepository } from '@entitle/db';
+import { RequestsRepository } from '@entitle/db';
 import {
   createTestDatabase,
+  insertAddRequest,
+  insertScenario,
+  type Receiver,
   startReceiver,
   testConfig,
-  type Receiver,
   type TestDatabase,
   uniquePrefix,
 } from '@entitle/testing';

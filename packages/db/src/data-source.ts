@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { ENTITIES } from './entities/entities';
 import { MIGRATIONS } from './migrations';
 
 export const MIGRATIONS_TABLE = 'typeorm_migrations';
@@ -12,7 +11,8 @@ export function dataSourceOptions(
   return {
     type: 'postgres',
     url: databaseUrl,
-    entities: ENTITIES,
+    // Repositories speak SQL (intent-named methods, prepared hot paths); no entity metadata is needed.
+    entities: [],
     migrations: MIGRATIONS,
     migrationsTableName: MIGRATIONS_TABLE,
     migrationsTransactionMode: 'each',

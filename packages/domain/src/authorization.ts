@@ -155,7 +155,7 @@ export type OperationsDecision =
   { readonly allowed: true; readonly access: OperationsAccess } | { readonly allowed: false; readonly reason: string };
 
 /**
- * Who gets into the operators' views (SPEC §6, issue 8). Global Administrator and Identity
+ * Who gets into the operators' views (SPEC §6). Global Administrator and Identity
  * Governance Administrator operate (retry, clean, promote, pause ...), and so does whoever holds
  * one of `operatorRoles` (ADMIN_OPERATOR_ROLE_IDS) at any scope, directory-wide or on any catalog:
  * the views span every catalog, so configuring a role is a deliberate grant of the whole view. A

@@ -244,7 +244,10 @@ export function applyResume(request: RequestSnapshot, stage: Stage, decision: Re
 export function applyCallbackTimeout(request: RequestSnapshot, stage: Stage): RequestSnapshot {
   requireStartedAt(request, stage, 'a callback timeout');
   if (request.status !== STATUS.waiting) {
-    throw new DomainError('NotWaitingForCallback', `the request does not wait for a callback (status ${request.status})`);
+    throw new DomainError(
+      'NotWaitingForCallback',
+      `the request does not wait for a callback (status ${request.status})`,
+    );
   }
   return failed(request, STATUS.callbackTimedOut);
 }

@@ -16,7 +16,7 @@ import {
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 
 /**
- * OpenTelemetry tracing (issue 8), off unless an OTLP endpoint is configured. When off, nothing of
+ * OpenTelemetry tracing, off unless an OTLP endpoint is configured. When off, nothing of
  * the SDK is loaded: the helpers below check one flag and call straight through, and the rest of
  * the code only touches @opentelemetry/api, whose calls are no-ops without an SDK.
  *

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Stage } from '@entitle/domain';
 import type { DataSource } from 'typeorm';
-import { one } from './repositories/query';
+import { one } from '@entitle/db';
 
 /**
- * Factories that insert rows directly, for tests and the seed command. The admin API (a later
- * issue) is the normal way in; these keep each test's setup one line.
+ * Factories that insert rows directly, for tests, benchmarks and the demo seed command. The API is
+ * the normal way in; these keep each test's setup one line. Test-only: not part of @entitle/db.
  */
 
 type Q = Pick<DataSource, 'query'>;

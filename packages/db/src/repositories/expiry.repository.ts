@@ -40,7 +40,8 @@ const MOMENTS: Record<Moment, { at: string; fired: string; stage: string }> = {
  * replicas run. Only delivered assignments have live moments: removing an assignment cancels them.
  */
 export class ExpiryRepository {
-  constructor(private readonly ds: DataSource) {}
+  /** Every statement runs in the caller's transaction; the data source is taken only for uniformity. */
+  constructor(_ds?: DataSource) {}
 
   async claimDueMoments(tx: Pick<EntityManager, 'query'>, moment: Moment, limit: number): Promise<DueMoment[]> {
     const m = MOMENTS[moment];

@@ -19,7 +19,7 @@ export interface WaitingRow {
   extensionName: string;
 }
 
-/** The operators' view of requests waiting for a callback (issue 8), sorted by deadline, keyset-paged. */
+/** The operators' view of requests waiting for a callback (SPEC §6), sorted by deadline, keyset-paged. */
 export class WaitingRepository {
   constructor(private readonly ds: DataSource) {}
 

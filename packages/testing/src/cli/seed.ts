@@ -1,7 +1,6 @@
 import { loadConfigOrExit } from '@entitle/config';
-import { createDataSource } from '../data-source';
-import { assertMigrated } from '../migrate';
-import { insertScenario } from '../seed';
+import { assertMigrated, createDataSource } from '@entitle/db';
+import { insertScenario } from '../factories';
 
 /**
  * `pnpm db:seed [receiver-url]`: inserts a demo catalog, a launch-and-continue extension calling
