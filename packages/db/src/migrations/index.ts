@@ -3,6 +3,7 @@ import { Identity1764200000000 } from './1764200000000-identity';
 import { WaitsApprovals1764300000000 } from './1764300000000-waits-approvals';
 import { HotUpdates1764400000000 } from './1764400000000-hot-updates';
 import { DropRequestDeadlines1764500000000 } from './1764500000000-drop-request-deadlines';
+import { DeliveryOperations1764600000000 } from './1764600000000-delivery-operations';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   WaitsApprovals1764300000000,
   HotUpdates1764400000000,
   DropRequestDeadlines1764500000000,
+  DeliveryOperations1764600000000,
 ];
