@@ -8,6 +8,7 @@ import { sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
 import { adminGate } from './admin/admin-gate';
+import { inputGuard } from './common/input-guard.hook';
 import { EventHub } from './admin/event-hub';
 import { DirectoryRepository } from '@entitle/db';
 import { TokenService } from '@entitle/identity';
@@ -31,6 +32,9 @@ async function main(): Promise<void> {
         'onRequest',
         adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
       );
+      // Text PostgreSQL cannot store (NUL, lone surrogates) and hostile nesting, anywhere in the
+      // path, query or body, is refused here for every route before a handler runs.
+      fastify.addHook('preValidation', inputGuard);
       const hub = app.get(EventHub);
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));

@@ -1,0 +1,62 @@
+import { DomainError } from '@entitle/domain';
+import { findInputProblem, type InputProblem } from '@entitle/dto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+const OAUTH = /^\/oauth2\//;
+
+function firstProblem(request: FastifyRequest): { where: 'path' | 'query' | 'body'; found: InputProblem } | undefined {
+  for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) {
+    const found = findInputProblem(value, name);
+    if (found) return { where: 'path', found };
+  }
+  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
+    const found = findInputProblem(name, name) ?? findInputProblem(value, name);
+    if (found) return { where: 'query', found };
+  }
+  const found = findInputProblem(request.body);
+  return found ? { where: 'body', found } : undefined;
+}
+
+/** Where a body other than JSON belongs: the token endpoint (RFC 6749 forms) and the operators' sign-in form. */
+const FORM_ROUTES = /^\/(?:oauth2|admin)\//;
+
+/**
+ * Graph's API takes JSON bodies only. The server can also parse text and forms (for the token
+ * endpoint and the sign-in page), so a body in one of those types sent elsewhere would otherwise
+ * reach a handler as a string or a flat object: it is answered 415 instead.
+ */
+function refuseForeignMediaType(request: FastifyRequest): void {
+  if (FORM_ROUTES.test(request.url)) return;
+  const length = Number(request.headers['content-length'] ?? 0);
+  if (!(length > 0) && request.headers['transfer-encoding'] === undefined) return;
+  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json') return;
+  throw Object.assign(new Error(`Content-Type ${type || '(none)'} is not accepted here`), {
+    statusCode: 415,
+    code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  });
+}
+
+/**
+ * Runs after parsing and before any handler, for every route: path parameters, query options and
+ * the whole body (JSON or form) must be text PostgreSQL can store and nested within limits. One
+ * check here instead of one per controller, so a new route is covered without doing anything.
+ * The token endpoint answers in its own RFC 6749 shape; everything else in Graph's envelope.
+ */
+export async function inputGuard(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  refuseForeignMediaType(request);
+  const bad = firstProblem(request);
+  if (!bad) return;
+  const { path, problem } = bad.found;
+  const subject = bad.where === 'path' ? `${path} (in the URL path)` : path;
+  const message = `${subject}: ${problem}.`;
+  if (OAUTH.test(request.url)) {
+    await reply
+      .code(400)
+      .header('content-type', 'application/json')
+      .header('cache-control', 'no-store')
+      .send({ error: 'invalid_request', error_description: message });
+    return;
+  }
+  throw new DomainError(bad.where === 'body' ? 'InvalidProperty' : 'BadRequest', message);
+}
