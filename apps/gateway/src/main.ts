@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     module: AppModule.register(config),
     port: config.gatewayPort,
     bodyLimit: BODY_LIMIT,
+    frameworkErrors: (err, request, reply) => sendError(reply, request, err, new Logger('Gateway')),
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     configure: async (app) => {
       const fastify = app.getHttpAdapter().getInstance();

@@ -46,6 +46,20 @@ export function answerFor(err: unknown): ErrorAnswer {
         message: 'The request has Content-Type application/json but an empty body.',
       };
     }
+    if (e.code === 'FST_ERR_BAD_URL') {
+      return {
+        status: 400,
+        code: 'BadRequest',
+        message: 'The URL path is not valid percent-encoded UTF-8; encode each segment (ids are GUIDs).',
+      };
+    }
+    if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      return {
+        status: 414,
+        code: 'RequestUriTooLong',
+        message: 'A segment of the URL path is longer than the router accepts (ids are 36-character GUIDs).',
+      };
+    }
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return {
         status: 415,
@@ -62,14 +76,22 @@ export function answerFor(err: unknown): ErrorAnswer {
   };
 }
 
+/** The token endpoint answers every error in RFC 6749's shape (§5.2), whatever refused the request. */
+function oauthError(a: ErrorAnswer): Record<string, unknown> {
+  const error = a.status === 503 ? 'temporarily_unavailable' : a.status >= 500 ? 'server_error' : 'invalid_request';
+  return { error, error_description: a.message };
+}
+
 export function sendError(reply: FastifyReply, request: FastifyRequest, err: unknown, logger: Logger): void {
   const a = answerFor(err);
   if (a.status >= 500 && a.status !== 503)
     logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  const oauth = request.url.startsWith('/oauth2/');
+  if (oauth) void reply.header('cache-control', 'no-store');
   void reply
     .status(a.status)
     .header('content-type', 'application/json')
-    .send(graphError(a.code, a.message, String(request.id)));
+    .send(oauth ? oauthError(a) : graphError(a.code, a.message, String(request.id)));
 }
 
 @Catch()

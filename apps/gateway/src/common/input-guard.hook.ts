@@ -1,8 +1,6 @@
 import { DomainError } from '@entitle/domain';
 import { findInputProblem, type InputProblem } from '@entitle/dto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-
-const OAUTH = /^\/oauth2\//;
+import type { FastifyRequest } from 'fastify';
 
 function firstProblem(request: FastifyRequest): { where: 'path' | 'query' | 'body'; found: InputProblem } | undefined {
   for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) {
@@ -41,22 +39,13 @@ function refuseForeignMediaType(request: FastifyRequest): void {
  * Runs after parsing and before any handler, for every route: path parameters, query options and
  * the whole body (JSON or form) must be text PostgreSQL can store and nested within limits. One
  * check here instead of one per controller, so a new route is covered without doing anything.
- * The token endpoint answers in its own RFC 6749 shape; everything else in Graph's envelope.
+ * The error handler answers in Graph's envelope (the token endpoint in RFC 6749's shape).
  */
-export async function inputGuard(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export async function inputGuard(request: FastifyRequest): Promise<void> {
   refuseForeignMediaType(request);
   const bad = firstProblem(request);
   if (!bad) return;
   const { path, problem } = bad.found;
   const subject = bad.where === 'path' ? `${path} (in the URL path)` : path;
-  const message = `${subject}: ${problem}.`;
-  if (OAUTH.test(request.url)) {
-    await reply
-      .code(400)
-      .header('content-type', 'application/json')
-      .header('cache-control', 'no-store')
-      .send({ error: 'invalid_request', error_description: message });
-    return;
-  }
-  throw new DomainError(bad.where === 'body' ? 'InvalidProperty' : 'BadRequest', message);
+  throw new DomainError(bad.where === 'body' ? 'InvalidProperty' : 'BadRequest', `${subject}: ${problem}.`);
 }
