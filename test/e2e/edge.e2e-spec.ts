@@ -194,6 +194,65 @@ describe('the edge', () => {
     expect(changedTables(before, await tableSnapshot(s))).toEqual([]);
   });
 
+  it('answers odd headers, encodings and non-HTTP bytes in an envelope, and writes nothing', async () => {
+    const before = await tableSnapshot(s);
+    const body = '{"displayName":"odd"}';
+    const cases: Array<[Record<string, string>, number]> = [
+      [{ 'content-type': 'application/json', 'content-encoding': 'gzip' }, 415],
+      [{ 'content-type': 'application/json; charset=utf-16' }, 415],
+      [{ 'content-type': 'application/json; charset=latin1' }, 415],
+      [{ 'content-type': 'application/json', authorization: `Bearer ${'a'.repeat(20_000)}` }, 431],
+    ];
+    for (const [headers, status] of cases) {
+      const res = await raw('POST', `${EM}/catalogs`, body, headers);
+      expect({ headers: Object.keys(headers), status: res.status }).toEqual({ headers: Object.keys(headers), status });
+      expect(envelopeProblem('', res.body)).toBeUndefined();
+    }
+    // A session cookie that is not valid percent-encoding names no session (it used to be a 500).
+    const admin = await fetch(`${s.gateway().url}/admin/waiting`, {
+      headers: { cookie: 'entitle_admin=%E0%A4%A' },
+      redirect: 'manual',
+    });
+    expect(admin.status).toBeLessThan(500);
+    void admin.body?.cancel();
+    // Bytes that are not HTTP get an envelope too, written before the connection closes.
+    const { connect } = await import('node:net');
+    const url = new URL(s.gateway().url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname, () => socket.write('GARBAGE\r\n\r\n'));
+      let text = '';
+      socket.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(envelopeProblem('', JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)))).toBeUndefined();
+    // Router refusals (bad percent-encoding, an over-long segment) and unknown routes holding NUL.
+    for (const [path, status] of [
+      [`${EM}/catalogs/%zz`, 400],
+      [`${EM}/catalogs/${'x'.repeat(500)}`, 414],
+      ['/nowhere/%00', 404],
+    ] as const) {
+      const res = await raw('GET', path);
+      expect({ path: path.slice(0, 80), status: res.status, envelope: envelopeProblem('', res.body) }).toEqual({
+        path: path.slice(0, 80),
+        status,
+        envelope: undefined,
+      });
+    }
+    // The token endpoint answers every refusal in RFC 6749's shape.
+    for (const [type, text] of [
+      ['application/json', '{'],
+      ['application/xml', '<x/>'],
+      ['text/plain', 'grant_type=client_credentials'],
+    ]) {
+      const res = await raw('POST', '/oauth2/v2.0/token', text, { 'content-type': type });
+      expect({ type, status: res.status >= 400 && res.status < 500 }).toEqual({ type, status: true });
+      expect(envelopeProblem('/oauth2/v2.0/token', res.body)).toBeUndefined();
+    }
+    expect(changedTables(before, await tableSnapshot(s))).toEqual([]);
+  });
+
   it('refuses a malformed id in any body reference or $filter with a 400 naming it, writing nothing', async () => {
     const before = await tableSnapshot(s);
     const bad = 'not-a-guid';

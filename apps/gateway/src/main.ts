@@ -4,7 +4,7 @@ import { boot, ReadinessService } from '@entitle/platform';
 import { Logger } from '@nestjs/common';
 import { APP, AppModule } from './app.module';
 import { graphError } from '@entitle/dto';
-import { sendError } from './common/graph-exception.filter';
+import { clientError, sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
 import { adminGate } from './admin/admin-gate';
@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     port: config.gatewayPort,
     bodyLimit: BODY_LIMIT,
     frameworkErrors: (err, request, reply) => sendError(reply, request, err, new Logger('Gateway')),
+    clientErrorHandler: clientError,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     configure: async (app) => {
       const fastify = app.getHttpAdapter().getInstance();

@@ -22,6 +22,8 @@ export interface BootOptions {
    * error shape instead of Fastify's.
    */
   frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /** The answer written to the socket when Node refuses a request before Fastify sees it (oversized headers, timeouts). */
+  clientErrorHandler?: FastifyServerOptions['clientErrorHandler'];
   /** Hook to configure the app before it listens (Swagger, microservices, ...). */
   configure?: (app: NestFastifyApplication) => Promise<void> | void;
   shutdownTimeoutMs?: number;
@@ -55,6 +57,7 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
         // client-request-id when it sent one, else a new GUID.
         genReqId: (req: unknown) => requestIdOf(req as IncomingMessage),
         ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
+        ...(options.clientErrorHandler ? { clientErrorHandler: options.clientErrorHandler } : {}),
       }),
       { bufferLogs: true, abortOnError: false },
     );

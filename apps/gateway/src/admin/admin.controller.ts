@@ -39,10 +39,14 @@ export class AdminController {
   }
 
   @Post('login')
-  async doLogin(@Body() body: Record<string, string> | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const next = safeNext(body?.next);
+  async doLogin(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    const field = (name: string): string | undefined => {
+      const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+      return typeof v === 'string' ? v : undefined;
+    };
+    const next = safeNext(field('next'));
     try {
-      const issued = await this.signIn.password(body?.username, body?.password);
+      const issued = await this.signIn.password(field('username'), field('password'));
       const secure = this.config.publicBaseUrl.startsWith('https:') ? '; Secure' : '';
       void reply
         .header(

@@ -2,6 +2,8 @@ import { isDomainError } from '@entitle/domain';
 import { graphError } from '@entitle/dto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { codeOfStatus, statusOf } from './errors';
 
 interface ErrorAnswer {
@@ -92,6 +94,30 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, err: unk
     .status(a.status)
     .header('content-type', 'application/json')
     .send(oauth ? oauthError(a) : graphError(a.code, a.message, String(request.id)));
+}
+
+/**
+ * Node refuses some requests before Fastify parses them (headers over the size limit, a request
+ * that never finished arriving, bytes that are not HTTP). Those still get Graph's envelope, written
+ * straight to the socket, which is then closed as Node would.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'The request did not arrive in time.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'The request headers are larger than the server accepts.']
+        : [400, 'Bad Request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(
+    graphError(status === 400 ? 'BadRequest' : reason.replace(/ /g, ''), message, randomUUID()),
+  );
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 @Catch()

@@ -24,15 +24,26 @@ const FORM_ROUTES = /^\/(?:oauth2|admin)\//;
  * reach a handler as a string or a flat object: it is answered 415 instead.
  */
 function refuseForeignMediaType(request: FastifyRequest): void {
-  if (FORM_ROUTES.test(request.url)) return;
   const length = Number(request.headers['content-length'] ?? 0);
   if (!(length > 0) && request.headers['transfer-encoding'] === undefined) return;
-  const type = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (type === 'application/json') return;
-  throw Object.assign(new Error(`Content-Type ${type || '(none)'} is not accepted here`), {
-    statusCode: 415,
-    code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
-  });
+  const unsupported = (what: string): Error =>
+    Object.assign(new Error(`${what} is not accepted here`), {
+      statusCode: 415,
+      code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+    });
+  // Bodies are read as they arrive: a compressed body would be parsed as if it were plain text.
+  const encoding = String(request.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
+  if (encoding !== 'identity') throw unsupported(`Content-Encoding ${encoding}`);
+  const [media = '', ...params] = (request.headers['content-type'] ?? '').split(';').map((p) => p.trim().toLowerCase());
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') throw unsupported(`charset ${charset}`);
+  if (FORM_ROUTES.test(request.url) || media === 'application/json') return;
+  throw unsupported(`Content-Type ${media || '(none)'}`);
 }
 
 /**
@@ -42,6 +53,8 @@ function refuseForeignMediaType(request: FastifyRequest): void {
  * The error handler answers in Graph's envelope (the token endpoint in RFC 6749's shape).
  */
 export async function inputGuard(request: FastifyRequest): Promise<void> {
+  // No route matched: the answer is 404 whatever the path holds.
+  if (request.is404) return;
   refuseForeignMediaType(request);
   const bad = firstProblem(request);
   if (!bad) return;
