@@ -160,6 +160,33 @@ describe(`fuzzing the edge (FUZZ_SEED=${SEED})`, () => {
     });
   });
 
+  it("the operators' sign-in and sign-out forms, outside the document, refuse text they cannot store", async () => {
+    const failures: Failure[] = [];
+    const before = await tableSnapshot(s);
+    for (const path of ['/admin/login', '/admin/logout']) {
+      const route: Route = { method: 'POST', path, params: [] };
+      const rng = new Rng(routeSeed(SEED, `POST ${path}`));
+      for (let i = 0; i < CASES; i++) {
+        // Only what every route refuses before its handler: these forms act on any other body.
+        let c = fuzzCase(rng, undefined);
+        while (!/^(nul|surrogate|nulKey|deep)\b/.test(c.kind)) c = fuzzCase(rng, undefined);
+        const res = await send('POST', path, s.token, c);
+        judge(failures, route, path, `case ${i}: ${c.kind}`, res, false);
+        const form = await send('POST', path, s.token, {
+          contentType: 'application/x-www-form-urlencoded',
+          body: `username=${rng.pick(['a%00', '%00', 'x'])}&password=${rng.pick(['%00b', 'p%00'])}`,
+        });
+        judge(failures, route, path, `case ${i}: form with NUL`, form, false);
+      }
+    }
+    expect(changedTables(before, await tableSnapshot(s))).toEqual([]);
+    expect({ seed: SEED, failures: failures.slice(0, 25), count: failures.length }).toEqual({
+      seed: SEED,
+      failures: [],
+      count: 0,
+    });
+  });
+
   it('every GET route answers hostile OData options with a 4xx envelope (or a page), never a 5xx', async () => {
     const gets = routes.filter((x) => x.method === 'GET' && /^\/(v1\.0|beta)\//.test(x.path));
     expect(gets.length).toBeGreaterThan(30);
