@@ -4,10 +4,11 @@ import { boot, ReadinessService } from '@entitle/platform';
 import { Logger } from '@nestjs/common';
 import { APP, AppModule } from './app.module';
 import { graphError } from '@entitle/dto';
-import { sendError } from './common/graph-exception.filter';
+import { clientError, sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
 import { adminGate } from './admin/admin-gate';
+import { inputGuard } from './common/input-guard.hook';
 import { EventHub } from './admin/event-hub';
 import { DirectoryRepository } from '@entitle/db';
 import { TokenService } from '@entitle/identity';
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
     module: AppModule.register(config),
     port: config.gatewayPort,
     bodyLimit: BODY_LIMIT,
+    frameworkErrors: (err, request, reply) => sendError(reply, request, err, new Logger('Gateway')),
+    clientErrorHandler: clientError,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     configure: async (app) => {
       const fastify = app.getHttpAdapter().getInstance();
@@ -31,6 +34,9 @@ async function main(): Promise<void> {
         'onRequest',
         adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
       );
+      // Text PostgreSQL cannot store (NUL, lone surrogates) and hostile nesting, anywhere in the
+      // path, query or body, is refused here for every route before a handler runs.
+      fastify.addHook('preValidation', inputGuard);
       const hub = app.get(EventHub);
       // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
       fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));

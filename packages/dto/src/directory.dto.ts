@@ -1,9 +1,6 @@
 import { z } from './errors-map';
-import { enumValue } from './validation';
+import { enumValue, guid, isoDateTime } from './validation';
 
-export const guid = z
-  .string()
-  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'expected a GUID');
 export const displayName = z.string().trim().min(1).max(256);
 
 /** POST /v1.0/users (SPEC §5). */
@@ -50,10 +47,7 @@ export const addPasswordSchema = z
     passwordCredential: z
       .object({
         displayName: z.string().max(256).nullish(),
-        endDateTime: z
-          .string()
-          .refine((s) => !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 date-time')
-          .nullish(),
+        endDateTime: isoDateTime.nullish(),
       })
       .loose()
       .optional(),

@@ -6,6 +6,8 @@ function describe(input: unknown): string {
   if (typeof input === 'string')
     return `the string ${JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input)}`;
   if (typeof input === 'object') return 'an object';
+  // String(), not JSON: 1e309 arrives as Infinity, which JSON would show as null.
+  if (typeof input === 'number' || typeof input === 'bigint') return `number ${String(input)}`;
   return `${typeof input} ${JSON.stringify(input)}`;
 }
 

@@ -1,6 +1,6 @@
 import { DomainError, type ExtensionType, formatIsoDuration, parseIsoDuration } from '@entitle/domain';
 import { z } from './errors-map';
-import { validationError } from './validation';
+import { guid, validationError } from './validation';
 
 /** Graph type names of the three extension kinds (SPEC §2.2). */
 export const EXTENSION_ODATA: Readonly<Record<ExtensionType, string>> = {
@@ -30,6 +30,12 @@ export function extensionTypeOf(value: unknown): ExtensionType | undefined {
 }
 
 const text = (max: number) => z.string().max(max);
+/** A nested object's `@odata.type`: optional, but when given it must be the one type Graph has there. */
+const nestedType = (expected: string) =>
+  z
+    .string()
+    .refine((v) => odataType(v) === expected.slice(1).toLowerCase(), `expected ${expected}`)
+    .optional();
 
 const shape = z
   .object({
@@ -39,7 +45,8 @@ const shape = z
     endpointConfiguration: z
       .object({
         '@odata.type': z.string().optional(),
-        subscriptionId: text(200).optional(),
+        // Azure subscription ids are GUIDs; the id also becomes part of the signed resource path.
+        subscriptionId: guid.optional(),
         resourceGroupName: text(200).optional(),
         logicAppWorkflowName: text(200).optional(),
         url: text(2048).optional(),
@@ -52,7 +59,7 @@ const shape = z
       .nullish(),
     clientConfiguration: z
       .object({
-        '@odata.type': z.string().optional(),
+        '@odata.type': nestedType(CLIENT_CONFIG),
         timeoutInMilliseconds: z.number().int().nullish(),
         maximumRetries: z.number().int().nullish(),
       })
@@ -60,7 +67,7 @@ const shape = z
       .nullish(),
     callbackConfiguration: z
       .object({
-        '@odata.type': z.string().optional(),
+        '@odata.type': nestedType(CALLBACK_CONFIG),
         timeoutDuration: z.string().nullish(),
         durationBeforeTimeout: z.string().nullish(),
       })

@@ -5,6 +5,13 @@
 
 export const GRAPH_CONTEXT_BASE = '$metadata#identityGovernance/entitlementManagement';
 
+/**
+ * An object with exactly the properties listed in `K`. Presenters return it, and the same list is
+ * what $select accepts: a property added to a presenter but not to its list does not compile, so
+ * every property a client reads can also be selected.
+ */
+export type GraphShape<K extends readonly string[]> = { [P in K[number]]: unknown };
+
 const iso = (d: Date | string | null | undefined): string | null => (d ? new Date(d).toISOString() : null);
 
 export interface RequestView {
@@ -54,7 +61,20 @@ export function graphCalloutInstance(c: CalloutView): Record<string, unknown> {
   };
 }
 
-export function graphRequest(r: RequestView, callouts: readonly CalloutView[]): Record<string, unknown> {
+export const REQUEST_PROPERTIES = [
+  'id',
+  'requestType',
+  'state',
+  'status',
+  'createdDateTime',
+  'completedDateTime',
+  'justification',
+  'answers',
+  'schedule',
+  'customExtensionCalloutInstances',
+] as const;
+
+export function graphRequest(r: RequestView, callouts: readonly CalloutView[]): GraphShape<typeof REQUEST_PROPERTIES> {
   return {
     id: r.id,
     requestType: r.requestType,
@@ -85,7 +105,22 @@ export interface EventView {
   requestorMessage: string | null;
 }
 
-export function graphEvent(e: EventView): Record<string, unknown> {
+export const EVENT_PROPERTIES = [
+  'id',
+  'eventDateTime',
+  'eventType',
+  'stage',
+  'customExtensionId',
+  'customExtensionStageInstanceId',
+  'actor',
+  'source',
+  'detail',
+  'httpStatus',
+  'attempt',
+  'requestorMessage',
+] as const;
+
+export function graphEvent(e: EventView): GraphShape<typeof EVENT_PROPERTIES> {
   return {
     id: e.id,
     eventDateTime: iso(e.eventDateTime),

@@ -2,6 +2,7 @@ export * from './directory.dto';
 export * from './examples';
 export * from './extensions.dto';
 export * from './graph';
+export * from './input-guard';
 export * from './packages.dto';
 export * from './requests.dto';
 export * from './resume.dto';

@@ -1,7 +1,7 @@
 import { DomainError, parseIsoDuration, parseStage, type Stage, STAGES } from '@entitle/domain';
-import { displayName, guid } from './directory.dto';
+import { displayName } from './directory.dto';
 import { z } from './errors-map';
-import { enumValue, validationError } from './validation';
+import { enumValue, guid, isoDateTime, validationError } from './validation';
 
 /** POST /accessPackages (SPEC §2.3): the catalog is required. */
 export const createAccessPackageSchema = z
@@ -82,9 +82,6 @@ const singleUser = z
     }
   });
 
-const isoDateTime = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 date-time');
 const isoDuration = z
   .string()
   .refine((s) => parseIsoDuration(s) !== undefined, 'expected an ISO-8601 duration such as P30D');

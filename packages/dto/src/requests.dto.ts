@@ -1,10 +1,6 @@
 import { REQUEST_TYPES, type RequestType } from '@entitle/domain';
 import { z } from './errors-map';
-import { enumValue } from './validation';
-
-const guid = z
-  .string()
-  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'expected a GUID');
+import { enumValue, guid, isoDateTime } from './validation';
 
 const requestType = z.unknown().transform((v, ctx): RequestType => {
   const t = enumValue(REQUEST_TYPES, v);
@@ -18,18 +14,14 @@ const requestType = z.unknown().transform((v, ctx): RequestType => {
   return t;
 });
 
-const isoDateTime = z
-  .string()
-  .refine((s) => !Number.isNaN(Date.parse(s)) && /^\d{4}-\d{2}-\d{2}T/.test(s), 'expected an ISO-8601 date-time');
-
 export const requestScheduleSchema = z
   .object({
     startDateTime: isoDateTime.optional(),
     expiration: z
       .object({
-        type: z.string().optional(),
+        type: z.string().max(64).optional(),
         endDateTime: isoDateTime.optional(),
-        duration: z.string().optional(),
+        duration: z.string().max(64).optional(),
       })
       .loose()
       .optional(),

@@ -1,16 +1,16 @@
 import { DomainError, parseStage, type ResumeDecision, type Stage } from '@entitle/domain';
 import { z } from './errors-map';
-import { validationError } from './validation';
+import { guid, validationError } from './validation';
 
 const shape = z
   .object({
     source: z.string().max(512).nullish(),
-    type: z.string().max(512).nullish(),
+    type: z.string().max(512),
     data: z
       .object({
         '@odata.type': z.string().optional(),
         stage: z.string(),
-        customExtensionStageInstanceId: z.string().min(1).max(64),
+        customExtensionStageInstanceId: guid,
         customExtensionStageInstanceDetail: z.string().max(4000).nullish(),
         state: z.string().nullish(),
       })
@@ -30,7 +30,9 @@ const TYPE_PREFIX = 'microsoft.graph.accesspackagecustomextensionstage.';
 
 /**
  * The resume body as Microsoft's samples send it (SPEC §4): stage and state case-insensitive,
- * `@odata.type` with or without '#', and `type` naming the same stage as `data.stage`.
+ * `@odata.type` with or without '#', and `type` naming the same stage as `data.stage`. A `type` that
+ * is missing, null or names another stage is refused, so a callback meant for one stage can never
+ * resume another.
  */
 export function parseResume(body: unknown): ResumeInput {
   if (body === null || typeof body !== 'object' || Array.isArray(body))
@@ -47,20 +49,18 @@ export function parseResume(body: unknown): ResumeInput {
   }
   const stage = parseStage(b.data.stage);
   if (!stage) throw new DomainError('InvalidProperty', `data.stage: unknown stage ${JSON.stringify(b.data.stage)}`);
-  if (b.type) {
-    const t = b.type.toLowerCase();
-    const named = t.startsWith(TYPE_PREFIX) ? parseStage(t.slice(TYPE_PREFIX.length)) : undefined;
-    if (!named)
-      throw new DomainError(
-        'InvalidProperty',
-        `type: expected microsoft.graph.accessPackageCustomExtensionStage.<stage>, got ${JSON.stringify(b.type)}`,
-      );
-    if (named !== stage)
-      throw new DomainError(
-        'InvalidProperty',
-        `type names stage ${named} but data.stage is ${stage}; they must be the same stage`,
-      );
-  }
+  const t = b.type.trim().toLowerCase();
+  const named = t.startsWith(TYPE_PREFIX) ? parseStage(t.slice(TYPE_PREFIX.length)) : undefined;
+  if (!named)
+    throw new DomainError(
+      'InvalidProperty',
+      `type: expected microsoft.graph.accessPackageCustomExtensionStage.${stage} (the stage of data.stage), got ${JSON.stringify(b.type)}`,
+    );
+  if (named !== stage)
+    throw new DomainError(
+      'InvalidProperty',
+      `type names stage ${named} but data.stage is ${stage}; they must be the same stage`,
+    );
   let decision: ResumeDecision = 'continue';
   const state = b.data.state?.trim().toLowerCase();
   if (state === 'denied') decision = 'denied';

@@ -5,6 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
+import type { FastifyServerOptions } from 'fastify';
 import type { IncomingMessage, Server } from 'node:http';
 import { nameServerSpan, startTelemetry, traceHttpServer } from './otel';
 
@@ -15,6 +16,14 @@ export interface BootOptions {
   host?: string;
   /** Largest accepted request body in bytes (the gateway answers 413 above it). */
   bodyLimit?: number;
+  /**
+   * Answers for requests Fastify's router refuses before any hook or handler runs (a path that is
+   * not valid percent-encoding, a path segment over the length limit), so they get the app's own
+   * error shape instead of Fastify's.
+   */
+  frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /** The answer written to the socket when Node refuses a request before Fastify sees it (oversized headers, timeouts). */
+  clientErrorHandler?: FastifyServerOptions['clientErrorHandler'];
   /** Hook to configure the app before it listens (Swagger, microservices, ...). */
   configure?: (app: NestFastifyApplication) => Promise<void> | void;
   shutdownTimeoutMs?: number;
@@ -47,6 +56,8 @@ export async function boot(options: BootOptions): Promise<INestApplication> {
         // The request id (Graph's innerError.request-id and the logs' correlationId): the caller's
         // client-request-id when it sent one, else a new GUID.
         genReqId: (req: unknown) => requestIdOf(req as IncomingMessage),
+        ...(options.frameworkErrors ? { frameworkErrors: options.frameworkErrors } : {}),
+        ...(options.clientErrorHandler ? { clientErrorHandler: options.clientErrorHandler } : {}),
       }),
       { bufferLogs: true, abortOnError: false },
     );

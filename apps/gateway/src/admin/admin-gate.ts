@@ -16,7 +16,14 @@ export function readCookie(req: FastifyRequest, name: string): string | undefine
   const header = req.headers.cookie ?? '';
   for (const part of header.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
+    if (k === name) {
+      // A cookie value that is not valid percent-encoding names no session (not a 500).
+      try {
+        return decodeURIComponent(v.join('='));
+      } catch {
+        return undefined;
+      }
+    }
   }
   return undefined;
 }

@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { OAuthError, SignInService } from '../auth/sign-in.service';
 import { ADMIN_COOKIE, readCookie } from './admin-gate';
+import { decodeCursor } from '../common/collection';
 import { EventHub } from './event-hub';
 import { loginPage, waitingPage } from './pages';
 
@@ -38,10 +39,14 @@ export class AdminController {
   }
 
   @Post('login')
-  async doLogin(@Body() body: Record<string, string> | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const next = safeNext(body?.next);
+  async doLogin(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+    const field = (name: string): string | undefined => {
+      const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+      return typeof v === 'string' ? v : undefined;
+    };
+    const next = safeNext(field('next'));
     try {
-      const issued = await this.signIn.password(body?.username, body?.password);
+      const issued = await this.signIn.password(field('username'), field('password'));
       const secure = this.config.publicBaseUrl.startsWith('https:') ? '; Secure' : '';
       void reply
         .header(
@@ -73,15 +78,10 @@ export class AdminController {
   async list(@Query() q: Record<string, string | undefined>): Promise<Record<string, unknown>> {
     const top = Math.min(500, Math.max(1, Number(q.top ?? 50) || 50));
     let after: { deadlineAt: string; id: string } | undefined;
-    if (q.skiptoken) {
-      try {
-        after = JSON.parse(Buffer.from(q.skiptoken, 'base64url').toString('utf8')) as {
-          deadlineAt: string;
-          id: string;
-        };
-      } catch {
-        throw new DomainError('BadRequest', 'skiptoken is not one this page issued');
-      }
+    if (q.skiptoken !== undefined) {
+      const c = typeof q.skiptoken === 'string' ? decodeCursor(q.skiptoken, 'deadlineAt') : undefined;
+      if (!c) throw new DomainError('BadRequest', 'skiptoken is not one this page issued');
+      after = { deadlineAt: c.at, id: c.id };
     }
     const page = await this.waiting.page(
       {

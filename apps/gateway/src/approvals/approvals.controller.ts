@@ -3,15 +3,17 @@ import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { type ApprovalStageRow, ApprovalsRepository, RequestsRepository, type RequestRow } from '@entitle/db';
 import { DomainError } from '@entitle/domain';
-import { requireGuid } from '@entitle/dto';
+import { type GraphShape, requireGuid } from '@entitle/dto';
 import { APP_CONFIG } from '@entitle/platform';
 import { DecideApproval } from '@entitle/workflow';
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Query } from '@nestjs/common';
+import { applySelect, parseEntityQuery } from '../common/collection';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 
 const EM = 'identityGovernance/entitlementManagement';
 const REVIEWER = /^filterByCurrentUser\(on='reviewer'\)$/i;
+export const APPROVAL_PROPERTIES = ['id', 'stages', 'customExtensionDetails'] as const;
 
 function graphStage(s: ApprovalStageRow, caller: Principal): Record<string, unknown> {
   return {
@@ -50,13 +52,18 @@ export class ApprovalsController {
   ) {}
 
   @Get(':id')
-  async get(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+  async get(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const q = parseEntityQuery(query, { select: APPROVAL_PROPERTIES });
     if (REVIEWER.test(id)) {
       const ids = await this.approvals.pendingForReviewer(caller.id);
       const value = [];
       for (const requestId of ids) {
         const r = await this.requests.findById(requestId);
-        if (r) value.push(await this.present(r, caller));
+        if (r) value.push(applySelect(await this.present(r, caller), q.select));
       }
       return {
         '@odata.context': `${this.config.publicBaseUrl}/v1.0/$metadata#Collection(microsoft.graph.approval)`,
@@ -72,7 +79,7 @@ export class ApprovalsController {
       this.authz.require(caller, 'request.read', request.catalogId);
     return {
       '@odata.context': `${this.config.publicBaseUrl}/v1.0/$metadata#${EM}/accessPackageAssignmentApprovals/$entity`,
-      ...(await this.present(request, caller, stages)),
+      ...applySelect(await this.present(request, caller, stages), q.select),
     };
   }
 
@@ -98,15 +105,22 @@ export class ApprovalsController {
     if (b.justification !== undefined && b.justification !== null && typeof b.justification !== 'string') {
       throw new DomainError('InvalidProperty', 'justification: expected a string');
     }
+    if (typeof b.justification === 'string' && b.justification.length > 4000)
+      throw new DomainError('InvalidProperty', 'justification: must be at most 4000 characters');
     const justification = (b.justification as string | null | undefined) ?? null;
-    await this.decideApproval.execute(requireGuid(id, 'approval'), stageId, { result, justification }, caller);
+    await this.decideApproval.execute(
+      requireGuid(id, 'approval'),
+      requireGuid(stageId, 'approval stage'),
+      { result, justification },
+      caller,
+    );
   }
 
   private async present(
     request: RequestRow,
     caller: Principal,
     known?: ApprovalStageRow[],
-  ): Promise<Record<string, unknown>> {
+  ): Promise<GraphShape<typeof APPROVAL_PROPERTIES>> {
     const stages = known ?? (await this.approvals.forRequest(request.id));
     const callouts = await this.requests.listCallouts(request.id);
     return {

@@ -2,20 +2,34 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { AppConfig } from '@entitle/config';
 import { type AssignmentRow, AssignmentsRepository, RequestsRepository } from '@entitle/db';
 import { DomainError, holdsDirectoryAdmin, visibleCatalogs } from '@entitle/domain';
-import { graphCalloutInstance, requireGuid } from '@entitle/dto';
+import { graphCalloutInstance, type GraphShape, requireGuid } from '@entitle/dto';
 import { APP_CONFIG } from '@entitle/platform';
 import { Controller, Get, Inject, Param, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const EM = 'identityGovernance/entitlementManagement';
+
+export const ASSIGNMENT_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'state',
+  'status',
+  'schedule',
+  'expiredDateTime',
+  'target',
+  'accessPackage',
+  'assignmentPolicy',
+  'catalogId',
+  'customExtensionCalloutInstances',
+] as const;
 
 export function graphAssignment(
   a: AssignmentRow,
   instances: Array<Record<string, unknown>> = [],
-): Record<string, unknown> {
+): GraphShape<typeof ASSIGNMENT_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.accessPackageAssignment',
     id: a.id,
@@ -52,16 +66,6 @@ const FILTER = {
   'target/id': { type: 'guid' },
   createdDateTime: { type: 'datetime' },
 } as const;
-const SELECT = [
-  'state',
-  'status',
-  'schedule',
-  'expiredDateTime',
-  'target',
-  'accessPackage',
-  'assignmentPolicy',
-  'customExtensionCalloutInstances',
-];
 
 /** Assignments (SPEC §2.6): readable by catalog readers and above, and by the target. */
 @ApiTags('Assignments')
@@ -81,7 +85,7 @@ export class AssignmentsController {
     @Req() req: FastifyRequest,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: FILTER, select: SELECT });
+    const q = parseCollectionQuery(query, { filter: FILTER, select: ASSIGNMENT_PROPERTIES });
     const scope = holdsDirectoryAdmin(caller.roles)
       ? undefined
       : { catalogIds: [...(visibleCatalogs(caller.roles) ?? [])], principalId: caller.id };
@@ -102,7 +106,7 @@ export class AssignmentsController {
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: {}, select: SELECT });
+    const q = parseEntityQuery(query, { select: ASSIGNMENT_PROPERTIES });
     const a = await this.assignments.find(requireGuid(id, 'assignment'));
     if (!a) throw new DomainError('NotFound', `assignment ${id} does not exist`);
     if (a.targetId !== caller.id) this.authz.require(caller, 'request.read', a.catalogId);

@@ -5,6 +5,26 @@ import type { FastifyReply } from 'fastify';
 import { Public } from './principal';
 import { OAuthError, SignInService } from './sign-in.service';
 
+/**
+ * The token request's parameters. RFC 6749 §3.2: each parameter is a string sent at most once; a
+ * repeated one (an array here), or a JSON body with numbers or objects, is invalid_request before
+ * any lookup or sign-in failure is recorded.
+ */
+function tokenParameters(body: unknown): Record<string, string | undefined> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new OAuthError(400, 'invalid_request', 'The token request must be a form-encoded set of parameters.');
+  const out: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+    if (Array.isArray(value)) throw new OAuthError(400, 'invalid_request', `${name} may be sent only once.`);
+    if (typeof value !== 'string')
+      throw new OAuthError(400, 'invalid_request', `${name} must be a string parameter (form-encoded).`);
+    if (value.length > 4096) throw new OAuthError(400, 'invalid_request', `${name} is longer than 4096 characters.`);
+    out[name] = value;
+  }
+  return out;
+}
+
 /** POST /oauth2/v2.0/token (SPEC §5): form-encoded, RFC 6749 answers and errors. */
 @Public()
 @ApiTags('OAuth')
@@ -15,9 +35,9 @@ export class OAuthController {
   @Post('token')
   @HttpCode(200)
   async token(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
-    const form = (body && typeof body === 'object' ? body : {}) as Record<string, string | undefined>;
     void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     try {
+      const form = tokenParameters(body);
       const grant = form.grant_type;
       let issued;
       if (grant === 'client_credentials')

@@ -3,18 +3,30 @@ import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { CatalogsRepository, type CatalogRow } from '@entitle/db';
 import { DomainError, visibleCatalogs } from '@entitle/domain';
-import { createCatalogSchema, parseBody, requireGuid, updateCatalogSchema } from '@entitle/dto';
+import { createCatalogSchema, type GraphShape, parseBody, requireGuid, updateCatalogSchema } from '@entitle/dto';
 import { APP_CONFIG } from '@entitle/platform';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const EM = 'identityGovernance/entitlementManagement';
 
-export function graphCatalog(c: CatalogRow): Record<string, unknown> {
+export const CATALOG_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'displayName',
+  'description',
+  'catalogType',
+  'state',
+  'isExternallyVisible',
+  'createdDateTime',
+  'modifiedDateTime',
+] as const;
+
+export function graphCatalog(c: CatalogRow): GraphShape<typeof CATALOG_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.accessPackageCatalog',
     id: c.id,
@@ -72,7 +84,7 @@ export class CatalogsController {
     @Req() req: FastifyRequest,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: CATALOG_FILTER, select: [...Object.keys(CATALOG_FILTER)] });
+    const q = parseCollectionQuery(query, { filter: CATALOG_FILTER, select: CATALOG_PROPERTIES });
     const visible = visibleCatalogs(caller.roles);
     const page = await this.catalogs.page(q.filter, q.top, q.after, visible ? [...visible] : undefined);
     return collection(req, this.config, `${EM}/catalogs`, page.items.map(graphCatalog), page.next, q.select);
@@ -84,7 +96,7 @@ export class CatalogsController {
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: {}, select: [...Object.keys(CATALOG_FILTER)] });
+    const q = parseEntityQuery(query, { select: CATALOG_PROPERTIES });
     const row = await this.load(id, caller);
     return entity(this.config, `${EM}/catalogs`, graphCatalog(row), q.select);
   }

@@ -1,7 +1,7 @@
 import type { AppConfig } from '@entitle/config';
 import type { PageCursor } from '@entitle/db';
 import { DomainError, type FilterNode } from '@entitle/domain';
-import { type FilterSchema, parseFilter } from '@entitle/dto';
+import { type FilterSchema, isGuid, parseFilter } from '@entitle/dto';
 import type { FastifyRequest } from 'fastify';
 
 /** Graph's default and largest page sizes. */
@@ -16,10 +16,118 @@ export interface CollectionQuery {
   expand?: string;
 }
 
-const SUPPORTED = new Set(['$top', '$skiptoken', '$filter', '$select', '$expand']);
+const COLLECTION_OPTIONS = ['$top', '$skiptoken', '$filter', '$select', '$expand'];
+const ENTITY_OPTIONS = ['$select', '$expand'];
 
 function bad(message: string): DomainError {
   return new DomainError('BadRequest', message);
+}
+
+/** What a resource lets a client choose: the properties it answers (for $select) and its $expand values. */
+export interface ResourceOptions {
+  /** Every property the resource's presenter answers, `id` and `@odata.type` included where answered. */
+  select: readonly string[];
+  expand?: readonly string[];
+}
+
+function refuseUnsupported(query: Record<string, unknown>, supported: readonly string[], where: string): void {
+  for (const key of Object.keys(query)) {
+    if (key.startsWith('$') && !supported.includes(key)) {
+      throw bad(`The query option ${key} is not supported ${where}; supported: ${supported.join(', ')}.`);
+    }
+  }
+}
+
+function single(query: Record<string, unknown>, name: string): string | undefined {
+  const v = query[name];
+  if (Array.isArray(v)) throw bad(`${name} may be given once.`);
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * $select: a comma-separated list of the resource's properties, matched case-insensitively (as
+ * Graph does) and answered in the resource's spelling; `*` means all of them.
+ */
+function parseSelect(raw: string, selectable: readonly string[]): string[] | undefined {
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (names.length === 0) throw bad(`$select names no property; selectable: ${selectable.join(', ')}.`);
+  if (names.includes('*')) return undefined;
+  const resolved: string[] = [];
+  const unknown: string[] = [];
+  for (const n of names) {
+    const found = selectable.find((p) => p === n) ?? selectable.find((p) => p.toLowerCase() === n.toLowerCase());
+    if (found === undefined) unknown.push(n);
+    else resolved.push(found);
+  }
+  if (unknown.length)
+    throw bad(`$select: ${unknown.join(', ')} cannot be selected; selectable: ${selectable.join(', ')}.`);
+  return resolved;
+}
+
+/** Commas outside parentheses separate $expand items: `a,b($expand=c)`. */
+function topLevelItems(value: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value.charAt(i);
+    if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      items.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  items.push(value.slice(start));
+  return items;
+}
+
+/** $expand: one or more of the resource's expandable values, answered without whitespace, comma-separated. */
+function parseExpand(raw: string, allowed: readonly string[]): string {
+  const items = topLevelItems(raw.replace(/\s+/g, ''));
+  const unknown = items.filter((i) => !allowed.includes(i));
+  if (unknown.length) {
+    throw bad(
+      `$expand=${unknown.join(',')} is not supported here${allowed.length ? `; supported: ${allowed.join(' | ')}` : ''}.`,
+    );
+  }
+  return items.join(',');
+}
+
+/** Keyset cursors carry the row's creation time to the microsecond, in UTC, as this server writes them. */
+const CURSOR_TIME = /^(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$/;
+
+/**
+ * A keyset cursor `{<timeKey>, id}` as this server encodes it (base64url JSON), or undefined. Both
+ * values reach a keyset query as a timestamptz and a uuid: anything PostgreSQL would not read as
+ * exactly that instant and id (month 13, 30 February, year 0, a 36-character non-GUID) is refused
+ * here, not by the database.
+ */
+export function decodeCursor(token: string, timeKey: string): { at: string; id: string } | undefined {
+  let c: unknown;
+  try {
+    c = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (c === null || typeof c !== 'object') return undefined;
+  const at = (c as Record<string, unknown>)[timeKey];
+  const id = (c as Record<string, unknown>).id;
+  if (typeof at !== 'string' || !isGuid(id)) return undefined;
+  const m = CURSOR_TIME.exec(at);
+  const instant = new Date(at);
+  if (!m || Number(m[1]) < 1 || Number.isNaN(instant.getTime())) return undefined;
+  if (instant.toISOString().slice(0, 19) !== at.slice(0, 19)) return undefined;
+  return { at, id: id.toLowerCase() };
+}
+
+function parseSkiptoken(token: string): PageCursor {
+  const c = decodeCursor(token, 'createdAt');
+  if (!c) throw bad('$skiptoken is not one this server issued; follow @odata.nextLink as given.');
+  return { createdAt: c.at, id: c.id };
 }
 
 /**
@@ -28,64 +136,40 @@ function bad(message: string): DomainError {
  */
 export function parseCollectionQuery(
   query: Record<string, unknown>,
-  spec: { filter: FilterSchema; select: readonly string[]; expand?: readonly string[] },
+  spec: ResourceOptions & { filter: FilterSchema },
 ): CollectionQuery {
-  for (const key of Object.keys(query)) {
-    if (key.startsWith('$') && !SUPPORTED.has(key)) {
-      throw bad(`The query option ${key} is not supported here; supported: ${[...SUPPORTED].join(', ')}.`);
-    }
-  }
-  const single = (name: string): string | undefined => {
-    const v = query[name];
-    if (Array.isArray(v)) throw bad(`${name} may be given once.`);
-    return typeof v === 'string' ? v : undefined;
-  };
+  refuseUnsupported(query, COLLECTION_OPTIONS, 'on a collection');
   const out: CollectionQuery = { top: DEFAULT_TOP };
-  const top = single('$top');
+  const top = single(query, '$top');
   if (top !== undefined) {
     if (!/^\d+$/.test(top) || Number(top) < 1 || Number(top) > MAX_TOP)
       throw bad(`$top must be a whole number from 1 to ${MAX_TOP}, got ${JSON.stringify(top)}.`);
     out.top = Number(top);
   }
-  const token = single('$skiptoken');
-  if (token !== undefined) {
-    try {
-      const c = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as PageCursor;
-      if (
-        typeof c.createdAt !== 'string' ||
-        typeof c.id !== 'string' ||
-        Number.isNaN(Date.parse(c.createdAt)) ||
-        !/^[0-9a-f-]{36}$/i.test(c.id)
-      )
-        throw new Error('shape');
-      out.after = c;
-    } catch {
-      throw bad('$skiptoken is not one this server issued; follow @odata.nextLink as given.');
-    }
-  }
-  const filter = single('$filter');
+  const token = single(query, '$skiptoken');
+  if (token !== undefined) out.after = parseSkiptoken(token);
+  const filter = single(query, '$filter');
   if (filter !== undefined) out.filter = parseFilter(filter, spec.filter);
-  const select = single('$select');
-  if (select !== undefined) {
-    const names = select
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean);
-    const unknown = names.filter((n) => !spec.select.includes(n));
-    if (unknown.length)
-      throw bad(`$select: ${unknown.join(', ')} cannot be selected; selectable: ${spec.select.join(', ')}.`);
-    out.select = names;
-  }
-  const expand = single('$expand');
-  if (expand !== undefined) {
-    const allowed = spec.expand ?? [];
-    if (!allowed.includes(expand.replace(/\s+/g, ''))) {
-      throw bad(
-        `$expand=${expand} is not supported here${allowed.length ? `; supported: ${allowed.join(' | ')}` : ''}.`,
-      );
-    }
-    out.expand = expand.replace(/\s+/g, '');
-  }
+  const select = single(query, '$select');
+  if (select !== undefined) out.select = parseSelect(select, spec.select);
+  const expand = single(query, '$expand');
+  if (expand !== undefined) out.expand = parseExpand(expand, spec.expand ?? []);
+  return out;
+}
+
+export interface EntityQuery {
+  select?: string[];
+  expand?: string;
+}
+
+/** The OData options of a single entity: $select and $expand; paging and filtering options are refused. */
+export function parseEntityQuery(query: Record<string, unknown>, spec: ResourceOptions): EntityQuery {
+  refuseUnsupported(query, ENTITY_OPTIONS, 'on a single entity');
+  const out: EntityQuery = {};
+  const select = single(query, '$select');
+  if (select !== undefined) out.select = parseSelect(select, spec.select);
+  const expand = single(query, '$expand');
+  if (expand !== undefined) out.expand = parseExpand(expand, spec.expand ?? []);
   return out;
 }
 

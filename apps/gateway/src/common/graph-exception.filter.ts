@@ -2,6 +2,8 @@ import { isDomainError } from '@entitle/domain';
 import { graphError } from '@entitle/dto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { codeOfStatus, statusOf } from './errors';
 
 interface ErrorAnswer {
@@ -45,6 +47,20 @@ export function answerFor(err: unknown): ErrorAnswer {
         message: 'The request has Content-Type application/json but an empty body.',
       };
     }
+    if (e.code === 'FST_ERR_BAD_URL') {
+      return {
+        status: 400,
+        code: 'BadRequest',
+        message: 'The URL path is not valid percent-encoded UTF-8; encode each segment (ids are GUIDs).',
+      };
+    }
+    if (e.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      return {
+        status: 414,
+        code: 'RequestUriTooLong',
+        message: 'A segment of the URL path is longer than the router accepts (ids are 36-character GUIDs).',
+      };
+    }
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return {
         status: 415,
@@ -61,14 +77,46 @@ export function answerFor(err: unknown): ErrorAnswer {
   };
 }
 
+/** The token endpoint answers every error in RFC 6749's shape (§5.2), whatever refused the request. */
+function oauthError(a: ErrorAnswer): Record<string, unknown> {
+  const error = a.status === 503 ? 'temporarily_unavailable' : a.status >= 500 ? 'server_error' : 'invalid_request';
+  return { error, error_description: a.message };
+}
+
 export function sendError(reply: FastifyReply, request: FastifyRequest, err: unknown, logger: Logger): void {
   const a = answerFor(err);
   if (a.status >= 500 && a.status !== 503)
     logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  const oauth = request.url.startsWith('/oauth2/');
+  if (oauth) void reply.header('cache-control', 'no-store');
   void reply
     .status(a.status)
     .header('content-type', 'application/json')
-    .send(graphError(a.code, a.message, String(request.id)));
+    .send(oauth ? oauthError(a) : graphError(a.code, a.message, String(request.id)));
+}
+
+/**
+ * Node refuses some requests before Fastify parses them (headers over the size limit, a request
+ * that never finished arriving, bytes that are not HTTP). Those still get Graph's envelope, written
+ * straight to the socket, which is then closed as Node would.
+ */
+export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'The request did not arrive in time.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'The request headers are larger than the server accepts.']
+        : [400, 'Bad Request', 'The request is not valid HTTP.'];
+  const body = JSON.stringify(
+    graphError(status === 400 ? 'BadRequest' : reason.replace(/ /g, ''), message, randomUUID()),
+  );
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 @Catch()

@@ -7,6 +7,7 @@ import {
   addPasswordSchema,
   createServicePrincipalSchema,
   createUserSchema,
+  type GraphShape,
   parseBody,
   requireGuid,
 } from '@entitle/dto';
@@ -18,11 +19,21 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const iso = (d: Date): string => new Date(d).toISOString();
 
-export function graphUser(p: PrincipalRow): Record<string, unknown> {
+export const USER_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'displayName',
+  'userPrincipalName',
+  'mail',
+  'accountEnabled',
+  'createdDateTime',
+] as const;
+
+export function graphUser(p: PrincipalRow): GraphShape<typeof USER_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.user',
     id: p.id,
@@ -34,7 +45,17 @@ export function graphUser(p: PrincipalRow): Record<string, unknown> {
   };
 }
 
-export function graphServicePrincipal(p: PrincipalRow): Record<string, unknown> {
+export const SERVICE_PRINCIPAL_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'appId',
+  'displayName',
+  'servicePrincipalType',
+  'accountEnabled',
+  'createdDateTime',
+] as const;
+
+export function graphServicePrincipal(p: PrincipalRow): GraphShape<typeof SERVICE_PRINCIPAL_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.servicePrincipal',
     id: p.id,
@@ -106,17 +127,22 @@ export class DirectoryController {
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'directory.read');
-    const q = parseCollectionQuery(query, { filter: USER_FILTER, select: Object.keys(USER_FILTER) });
+    const q = parseCollectionQuery(query, { filter: USER_FILTER, select: USER_PROPERTIES });
     const page = await pagePrincipals(this.ds, 'user', q.filter, q.top, q.after);
     return collection(req, this.config, 'users', page.items.map(graphUser), page.next, q.select);
   }
 
   @Get('users/:id')
-  async getUser(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+  async getUser(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'directory.read');
+    const q = parseEntityQuery(query, { select: USER_PROPERTIES });
     const row = await this.directory.findPrincipal(requireGuid(id, 'user'));
     if (!row || row.kind !== 'user') throw new DomainError('NotFound', `user ${id} does not exist`);
-    return entity(this.config, 'users', graphUser(row));
+    return entity(this.config, 'users', graphUser(row), q.select);
   }
 
   @ApiBody({ schema: { type: 'object', example: EXAMPLES.servicePrincipal } })
@@ -142,7 +168,7 @@ export class DirectoryController {
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'directory.read');
-    const q = parseCollectionQuery(query, { filter: SP_FILTER, select: Object.keys(SP_FILTER) });
+    const q = parseCollectionQuery(query, { filter: SP_FILTER, select: SERVICE_PRINCIPAL_PROPERTIES });
     const page = await pagePrincipals(this.ds, 'servicePrincipal', q.filter, q.top, q.after);
     return collection(
       req,
@@ -157,13 +183,15 @@ export class DirectoryController {
   @Get('servicePrincipals/:id')
   async getServicePrincipal(
     @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'directory.read');
+    const q = parseEntityQuery(query, { select: SERVICE_PRINCIPAL_PROPERTIES });
     const row = await this.directory.findPrincipal(requireGuid(id, 'service principal'));
     if (!row || row.kind !== 'servicePrincipal')
       throw new DomainError('NotFound', `service principal ${id} does not exist`);
-    return entity(this.config, 'servicePrincipals', graphServicePrincipal(row));
+    return entity(this.config, 'servicePrincipals', graphServicePrincipal(row), q.select);
   }
 
   /** Adds a client secret: shown once in `secretText`, stored only as a slow hash. */
@@ -175,7 +203,8 @@ export class DirectoryController {
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'directory.write');
-    const input = parseBody(addPasswordSchema, body ?? {}, 'password credential');
+    // No body at all is Graph's default credential; a JSON null or any other non-object is refused.
+    const input = parseBody(addPasswordSchema, body === undefined ? {} : body, 'password credential');
     const sp = await this.directory.findPrincipal(requireGuid(id, 'service principal'));
     if (!sp || sp.kind !== 'servicePrincipal')
       throw new DomainError('NotFound', `service principal ${id} does not exist`);

@@ -14,6 +14,7 @@ import {
 import {
   catalogRoleAssignmentSchema,
   directoryRoleAssignmentSchema,
+  type GraphShape,
   isGuid,
   parseBody,
   requireGuid,
@@ -26,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const FILTER = {
   id: { type: 'guid' },
@@ -36,7 +37,16 @@ const FILTER = {
   appScopeId: { type: 'string' },
 } as const;
 
-function graphRoleAssignment(r: RoleAssignmentRow): Record<string, unknown> {
+export const ROLE_ASSIGNMENT_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'principalId',
+  'roleDefinitionId',
+  'directoryScopeId',
+  'appScopeId',
+] as const;
+
+function graphRoleAssignment(r: RoleAssignmentRow): GraphShape<typeof ROLE_ASSIGNMENT_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.unifiedRoleAssignment',
     id: r.id,
@@ -113,8 +123,12 @@ export class RoleAssignmentsController {
   }
 
   @Get('directory/roleAssignments/:id')
-  async getDirectory(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
-    return this.get('directory', id, caller);
+  async getDirectory(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    return this.get('directory', id, query, caller);
   }
 
   @Delete('directory/roleAssignments/:id')
@@ -193,9 +207,10 @@ export class RoleAssignmentsController {
   @Get('entitlementManagement/roleAssignments/:id')
   async getCatalogRole(
     @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    return this.get('entitlementManagement', id, caller);
+    return this.get('entitlementManagement', id, query, caller);
   }
 
   @Delete('entitlementManagement/roleAssignments/:id')
@@ -236,10 +251,16 @@ export class RoleAssignmentsController {
     return ra;
   }
 
-  private async get(kind: RoleAssignmentRow['kind'], id: string, caller: Principal): Promise<Record<string, unknown>> {
+  private async get(
+    kind: RoleAssignmentRow['kind'],
+    id: string,
+    query: Record<string, unknown>,
+    caller: Principal,
+  ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'roleAssignment.read');
+    const q = parseEntityQuery(query, { select: ROLE_ASSIGNMENT_PROPERTIES });
     const ra = await this.find(kind, id);
-    return entity(this.config, `roleManagement/${kind}/roleAssignments`, graphRoleAssignment(ra));
+    return entity(this.config, `roleManagement/${kind}/roleAssignments`, graphRoleAssignment(ra), q.select);
   }
 
   private async list(
@@ -249,7 +270,7 @@ export class RoleAssignmentsController {
     caller: Principal,
   ): Promise<Record<string, unknown>> {
     this.authz.require(caller, 'roleAssignment.read');
-    const q = parseCollectionQuery(query, { filter: FILTER, select: Object.keys(FILTER) });
+    const q = parseCollectionQuery(query, { filter: FILTER, select: ROLE_ASSIGNMENT_PROPERTIES });
     const page = await pageRoleAssignments(this.ds, kind, q.filter, q.top, q.after);
     return collection(
       req,

@@ -7,6 +7,7 @@ import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_
 import {
   EXTENSION_ODATA,
   type ExtensionInput,
+  type GraphShape,
   parseExtension,
   POP_AUTH,
   requireGuid,
@@ -21,11 +22,29 @@ import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const EM = 'identityGovernance/entitlementManagement';
 
-export function graphExtension(x: ExtensionRow): Record<string, unknown> {
+export const EXTENSION_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'displayName',
+  'description',
+  'createdBy',
+  'createdDateTime',
+  'lastModifiedBy',
+  'lastModifiedDateTime',
+  'endpointConfiguration',
+  'authenticationConfiguration',
+  'clientConfiguration',
+  'callbackConfiguration',
+  'extensionType',
+  'tokenSecurity',
+  'lastConnectionTest',
+] as const;
+
+export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PROPERTIES> {
   const pop = String(x.authentication['@odata.type'] ?? '') === POP_AUTH;
   return {
     '@odata.type': EXTENSION_ODATA[x.extensionType],
@@ -62,21 +81,6 @@ const FILTER = {
   lastModifiedDateTime: { type: 'datetime' },
   extensionType: { type: 'enum', enumValues: ['assignmentRequest', 'preExpiration', 'customAccessPackage'] },
 } as const;
-const SELECTABLE = [
-  'displayName',
-  'description',
-  'createdBy',
-  'createdDateTime',
-  'lastModifiedBy',
-  'lastModifiedDateTime',
-  'endpointConfiguration',
-  'authenticationConfiguration',
-  'clientConfiguration',
-  'callbackConfiguration',
-  'extensionType',
-  'tokenSecurity',
-  'lastConnectionTest',
-];
 
 const V1 = `v1.0/${EM}/catalogs/:catalogId/customWorkflowExtensions`;
 const BETA_NEW = `beta/${EM}/accessPackageCatalogs/:catalogId/accessPackageCustomWorkflowExtensions`;
@@ -130,7 +134,7 @@ export class ExtensionsController {
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     const catalog = await this.catalog(catalogId, caller, 'extension.read');
-    const q = parseCollectionQuery(query, { filter: FILTER, select: SELECTABLE });
+    const q = parseCollectionQuery(query, { filter: FILTER, select: EXTENSION_PROPERTIES });
     const page = await this.extensions.page(catalog, q.filter, q.top, q.after);
     return collection(
       req,
@@ -149,7 +153,7 @@ export class ExtensionsController {
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: {}, select: SELECTABLE });
+    const q = parseEntityQuery(query, { select: EXTENSION_PROPERTIES });
     const x = await this.load(catalogId, id, caller, 'extension.read');
     return entity(
       this.config,

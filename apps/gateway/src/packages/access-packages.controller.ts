@@ -3,7 +3,13 @@ import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, type AccessPackageRow, CatalogsRepository } from '@entitle/db';
 import { DomainError, visibleCatalogs } from '@entitle/domain';
-import { createAccessPackageSchema, parseBody, requireGuid, updateAccessPackageSchema } from '@entitle/dto';
+import {
+  createAccessPackageSchema,
+  type GraphShape,
+  parseBody,
+  requireGuid,
+  updateAccessPackageSchema,
+} from '@entitle/dto';
 import { APP_CONFIG } from '@entitle/platform';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
@@ -11,11 +17,22 @@ import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { graphCatalog } from '../catalogs/catalogs.controller';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 
 const EM = 'identityGovernance/entitlementManagement';
 
-export function graphAccessPackage(p: AccessPackageRow): Record<string, unknown> {
+export const ACCESS_PACKAGE_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'displayName',
+  'description',
+  'isHidden',
+  'catalogId',
+  'createdDateTime',
+  'modifiedDateTime',
+] as const;
+
+export function graphAccessPackage(p: AccessPackageRow): GraphShape<typeof ACCESS_PACKAGE_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.accessPackage',
     id: p.id,
@@ -38,15 +55,8 @@ const FILTER = {
   createdDateTime: { type: 'datetime' },
   modifiedDateTime: { type: 'datetime' },
 } as const;
-const SELECT = [
-  'displayName',
-  'description',
-  'isHidden',
-  'catalogId',
-  'createdDateTime',
-  'modifiedDateTime',
-  'catalog',
-];
+/** The properties, and `catalog` when expanded. */
+const SELECT = [...ACCESS_PACKAGE_PROPERTIES, 'catalog'];
 
 /** Access packages (SPEC §2.3), with the beta name `accessPackages` being the same. */
 @ApiTags('Access packages')
@@ -98,7 +108,7 @@ export class AccessPackagesController {
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: {}, select: SELECT, expand: ['catalog'] });
+    const q = parseEntityQuery(query, { select: SELECT, expand: ['catalog'] });
     const p = await this.load(id, caller, 'accessPackage.read');
     return entity(this.config, `${EM}/accessPackages`, await this.withExpand(p, q.expand), q.select);
   }
@@ -128,7 +138,7 @@ export class AccessPackagesController {
   }
 
   private async withExpand(p: AccessPackageRow, expand: string | undefined): Promise<Record<string, unknown>> {
-    const out = graphAccessPackage(p);
+    const out: Record<string, unknown> = graphAccessPackage(p);
     if (expand === 'catalog') {
       const c = await this.catalogs.find(p.catalogId);
       out.catalog = c ? graphCatalog(c) : null;

@@ -3,20 +3,39 @@ import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, ExtensionsRepository, type PolicyRow } from '@entitle/db';
 import { DomainError, extensionAllowedAt, STAGE_RULES, visibleCatalogs } from '@entitle/domain';
-import { parsePolicy, type PolicyInput, requireGuid } from '@entitle/dto';
+import { type GraphShape, parsePolicy, type PolicyInput, requireGuid } from '@entitle/dto';
 import { APP_CONFIG } from '@entitle/platform';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery } from '../common/collection';
+import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 import { graphExtension } from '../extensions/extensions.controller';
 
 const EM = 'identityGovernance/entitlementManagement';
 const EXPAND_EXTENSIONS = 'customExtensionStageSettings($expand=customExtension)';
 
-export function graphPolicy(p: PolicyRow, expanded?: Map<string, Record<string, unknown>>): Record<string, unknown> {
+export const POLICY_PROPERTIES = [
+  '@odata.type',
+  'id',
+  'displayName',
+  'description',
+  'allowedTargetScope',
+  'specificAllowedTargets',
+  'expiration',
+  'requestorSettings',
+  'requestApprovalSettings',
+  'accessPackage',
+  'createdDateTime',
+  'modifiedDateTime',
+  'customExtensionStageSettings',
+] as const;
+
+export function graphPolicy(
+  p: PolicyRow,
+  expanded?: Map<string, Record<string, unknown>>,
+): GraphShape<typeof POLICY_PROPERTIES> {
   return {
     '@odata.type': '#microsoft.graph.accessPackageAssignmentPolicy',
     id: p.id,
@@ -51,19 +70,6 @@ const FILTER = {
   createdDateTime: { type: 'datetime' },
   modifiedDateTime: { type: 'datetime' },
 } as const;
-const SELECT = [
-  'displayName',
-  'description',
-  'allowedTargetScope',
-  'specificAllowedTargets',
-  'expiration',
-  'requestorSettings',
-  'requestApprovalSettings',
-  'accessPackage',
-  'createdDateTime',
-  'modifiedDateTime',
-  'customExtensionStageSettings',
-];
 
 /**
  * Assignment policies (SPEC §2.3): full replacement on PUT, and the binding rules of
@@ -109,7 +115,7 @@ export class PoliciesController {
   ): Promise<Record<string, unknown>> {
     const q = parseCollectionQuery(query, {
       filter: FILTER,
-      select: SELECT,
+      select: POLICY_PROPERTIES,
       expand: [EXPAND_EXTENSIONS, 'customExtensionStageSettings'],
     });
     const visible = visibleCatalogs(caller.roles);
@@ -124,9 +130,8 @@ export class PoliciesController {
     @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, {
-      filter: {},
-      select: SELECT,
+    const q = parseEntityQuery(query, {
+      select: POLICY_PROPERTIES,
       expand: [EXPAND_EXTENSIONS, 'customExtensionStageSettings'],
     });
     const p = await this.load(id, caller, 'policy.read');

@@ -2,7 +2,15 @@ import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { RequestRow } from '@entitle/db';
 import { DomainError } from '@entitle/domain';
-import { createAssignmentRequestSchema, graphRequest, parseBody, parseResume, requireGuid } from '@entitle/dto';
+import {
+  createAssignmentRequestSchema,
+  EVENT_PROPERTIES,
+  graphRequest,
+  parseBody,
+  parseResume,
+  REQUEST_PROPERTIES,
+  requireGuid,
+} from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, AssignmentsRepository, DirectoryRepository, RequestsRepository } from '@entitle/db';
 import { graphAssignment } from '../assignments/assignments.controller';
@@ -10,7 +18,7 @@ import { graphAccessPackage } from '../packages/access-packages.controller';
 import { visibleCatalogs, holdsDirectoryAdmin } from '@entitle/domain';
 import { APP_CONFIG } from '@entitle/platform';
 import type { FastifyRequest } from 'fastify';
-import { collection, parseCollectionQuery } from '../common/collection';
+import { applySelect, collection, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Req } from '@nestjs/common';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
@@ -33,17 +41,9 @@ const REQUEST_FILTER = {
   'target/id': { type: 'guid' },
   'requestor/id': { type: 'guid' },
 } as const;
-const REQUEST_SELECT = [
-  'requestType',
-  'state',
-  'status',
-  'createdDateTime',
-  'completedDateTime',
-  'justification',
-  'answers',
-  'schedule',
-  'customExtensionCalloutInstances',
-];
+const EXPANDABLE = ['accessPackage', 'assignment', 'requestor'];
+/** The request's properties, and its navigation properties when expanded. */
+const REQUEST_SELECT = [...REQUEST_PROPERTIES, ...EXPANDABLE];
 const OWN = /^filterByCurrentUser\(on='(target|requestor)'\)$/i;
 
 /** `/assignmentRequests` (SPEC §2.4), with the beta `accessPackageAssignmentRequests` alias. */
@@ -75,7 +75,7 @@ export class RequestsController {
     @Req() req: FastifyRequest,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
-    const q = parseCollectionQuery(query, { filter: REQUEST_FILTER, select: REQUEST_SELECT });
+    const q = parseCollectionQuery(query, { filter: REQUEST_FILTER, select: REQUEST_PROPERTIES });
     const visible = visibleCatalogs(caller.roles);
     const scope = holdsDirectoryAdmin(caller.roles)
       ? undefined
@@ -155,24 +155,21 @@ export class RequestsController {
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
     const own = OWN.exec(id);
-    if (own)
+    if (own) {
+      const mine = parseEntityQuery(query, { select: REQUEST_PROPERTIES });
       return {
         '@odata.context': `$metadata#Collection(microsoft.graph.accessPackageAssignmentRequest)`,
-        value: await this.service.mine(caller.id),
+        value: (await this.service.mine(caller.id)).map((r) => applySelect(r, mine.select)),
       };
-    const expand = typeof query.$expand === 'string' ? query.$expand.split(',').map((e) => e.trim()) : [];
-    const unknown = expand.filter((e) => !['accessPackage', 'assignment', 'requestor'].includes(e));
-    if (unknown.length)
-      throw new DomainError(
-        'BadRequest',
-        `$expand=${unknown.join(',')} is not supported here; supported: accessPackage, assignment, requestor.`,
-      );
+    }
+    const q = parseEntityQuery(query, { select: REQUEST_SELECT, expand: EXPANDABLE });
+    const expand = q.expand?.split(',') ?? [];
     let row: RequestRow | undefined;
     const out = await this.service.get(id, (r) => {
       this.canRead(caller, r);
       row = r;
     });
-    if (!row) return out;
+    if (!row) return applySelect(out, q.select);
     const r: RequestRow = row;
     if (expand.includes('assignment')) {
       const a = await this.assignments.find(r.assignmentId);
@@ -194,12 +191,18 @@ export class RequestsController {
           }
         : null;
     }
-    return out;
+    return applySelect(out, q.select);
   }
 
   @Get(':id/history')
-  async history(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
-    return this.service.history(id, (row) => this.canRead(caller, row));
+  async history(
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const q = parseEntityQuery(query, { select: EVENT_PROPERTIES });
+    const events = await this.service.history(id, (row) => this.canRead(caller, row));
+    return { value: (events.value as Array<Record<string, unknown>>).map((e) => applySelect(e, q.select)) };
   }
 
   private canRead(caller: Principal, row: RequestRow): void {
