@@ -1,6 +1,7 @@
 import type { AppConfig } from '@entitle/config';
 import { RequestAdvancer, workerAppImports, WorkerLifecycle } from '@entitle/platform';
 import { type DynamicModule, Module } from '@nestjs/common';
+import { CalloutMetrics } from './callouts/callout-metrics';
 import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
@@ -19,6 +20,7 @@ export class AppModule {
         WorkerLifecycle,
         RequestAdvancer,
         ...signingProviders,
+        CalloutMetrics,
         DispatchService,
         ConnectionTestService,
         CalloutsProcessor,

@@ -28,7 +28,7 @@ type TickResult = { fourteenDays: number; oneDay: number; expired: number };
  * Claims and "fired" marks share one transaction (FOR UPDATE SKIP LOCKED): replicas never double-fire.
  */
 @Injectable()
-export class SchedulerService extends TickService<TickResult> {
+export class SchedulerService extends TickService<TickResult, 'fourteenDays' | 'oneDay' | 'expire'> {
   constructor(
     @Inject(ExpiryRepository) private readonly expiry: ExpiryRepository,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
@@ -43,6 +43,7 @@ export class SchedulerService extends TickService<TickResult> {
         intervalMs: config.tickIntervalMs,
         metric: 'scheduler',
         items: 'Moments the scheduler acted on',
+        kinds: ['fourteenDays', 'oneDay', 'expire'],
       },
       readiness,
       metrics,

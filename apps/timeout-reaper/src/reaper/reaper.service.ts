@@ -14,7 +14,7 @@ const BATCH = 500;
  * the work and nothing is acted on twice; nothing acts before its deadline.
  */
 @Injectable()
-export class ReaperService extends TickService<{ callbacks: number; approvals: number }> {
+export class ReaperService extends TickService<{ callbacks: number; approvals: number }, 'callback' | 'approval'> {
   constructor(
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
     @Inject(ApprovalDeadlines) private readonly approvals: ApprovalDeadlines,
@@ -24,7 +24,13 @@ export class ReaperService extends TickService<{ callbacks: number; approvals: n
     @Inject(MetricsService) metrics: MetricsService,
   ) {
     super(
-      { name: 'Reaper', intervalMs: config.tickIntervalMs, metric: 'reaper', items: 'Deadlines the reaper acted on' },
+      {
+        name: 'Reaper',
+        intervalMs: config.tickIntervalMs,
+        metric: 'reaper',
+        items: 'Deadlines the reaper acted on',
+        kinds: ['callback', 'approval'],
+      },
       readiness,
       metrics,
     );
