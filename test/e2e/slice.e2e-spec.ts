@@ -21,10 +21,7 @@ import type { DataSource } from 'typeorm';
 
 const EM = '/v1.0/identityGovernance/entitlementManagement';
 const schema = JSON.parse(
-  readFileSync(
-    path.join(REPO_ROOT, '..', 'shared', 'fixtures', 'microsoft-sample-trigger-schema.request.json'),
-    'utf8',
-  ),
+  readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'microsoft-sample-trigger-schema.request.json'), 'utf8'),
 ) as TriggerSchema;
 
 /**

@@ -99,7 +99,14 @@ export async function startSystem(label: string, extra: Record<string, string> =
 /** A catalog, one extension calling the receiver, an access package and a policy binding it at `stages`. */
 export async function scenarioViaApi(
   s: System,
-  opts: { stages: string[]; wait?: string; hook: string; clientConfiguration?: Record<string, number> },
+  opts: {
+    stages: string[];
+    wait?: string;
+    hook: string;
+    clientConfiguration?: Record<string, number>;
+    /** Instead of the receiver's `/hooks/<hook>`. */
+    targetUrl?: string;
+  },
 ): Promise<{ catalogId: string; extensionId: string; accessPackageId: string; policyId: string }> {
   const catalog = await s.api('POST', '/catalogs', { displayName: `e2e-${opts.hook}` });
   const ext = await s.api('POST', `/catalogs/${String(catalog.body.id)}/customWorkflowExtensions`, {
@@ -107,7 +114,7 @@ export async function scenarioViaApi(
     displayName: `ext-${opts.hook}`,
     endpointConfiguration: {
       '@odata.type': '#microsoft.graph.httpRequestEndpoint',
-      targetUrl: `${s.receiver.url}/hooks/${opts.hook}`,
+      targetUrl: opts.targetUrl ?? `${s.receiver.url}/hooks/${opts.hook}`,
     },
     authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
     ...(opts.clientConfiguration ? { clientConfiguration: opts.clientConfiguration } : {}),

@@ -2,6 +2,7 @@ import type { AppConfig } from '@entitle/config';
 import { workerAppImports, WorkerLifecycle } from '@entitle/platform';
 import { WorkflowModule } from '@entitle/workflow';
 import { type DynamicModule, Module } from '@nestjs/common';
+import { CalloutMetrics } from './callouts/callout-metrics';
 import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
@@ -19,6 +20,7 @@ export class AppModule {
       providers: [
         WorkerLifecycle,
         ...signingProviders,
+        CalloutMetrics,
         DispatchService,
         ConnectionTestService,
         CalloutsProcessor,

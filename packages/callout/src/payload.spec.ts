@@ -9,7 +9,7 @@ import {
 } from './payload';
 import { checkTriggerSchema, type TriggerSchema } from './schema-check';
 
-const FIXTURES = path.resolve(__dirname, '../../../../shared/fixtures');
+const FIXTURES = path.resolve(__dirname, '../../../test/fixtures');
 const requestSchema = JSON.parse(
   readFileSync(path.join(FIXTURES, 'microsoft-sample-trigger-schema.request.json'), 'utf8'),
 ) as TriggerSchema;

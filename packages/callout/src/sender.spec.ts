@@ -93,6 +93,28 @@ describe('CalloutSender target policy at send time (SSRF guard)', () => {
     }
   });
 
+  it('refuses another spelling of a loopback address in production without connecting (no lookup happens for a literal)', async () => {
+    const sender = new CalloutSender({ targets: { production: true, allowedHosts: [] } });
+    try {
+      const before = hits;
+      for (const host of [
+        '[::ffff:127.0.0.1]',
+        '[::ffff:7f00:1]',
+        '[::127.0.0.1]',
+        '2130706433',
+        '0x7f000001',
+        '127.1',
+      ]) {
+        const res = await sender.send(call(`https://${host}:${port}/hook`));
+        expect({ host, refused: res.refused }).toEqual({ host, refused: true });
+        expect(res.error).toMatch(/127\.0\.0\.1.*a loopback address/);
+      }
+      expect(hits).toBe(before);
+    } finally {
+      await sender.close();
+    }
+  });
+
   it('outside production, loopback targets are called (local development and tests)', async () => {
     const sender = new CalloutSender({ targets: { production: false, allowedHosts: [] } });
     try {
@@ -127,6 +149,20 @@ describe('guardedLookup', () => {
         done();
       });
     });
+  });
+
+  it('judges an IPv4-mapped answer as the IPv4 address it carries', (done) => {
+    guardedLookup({ production: false, allowedHosts: [] }, fixedResolver({ 'mapped.example': ['::ffff:a9fe:a9fe'] }))(
+      'mapped.example',
+      {},
+      (err) => {
+        expect(err?.code).toBe(TARGET_REFUSED);
+        expect(err?.message).toBe(
+          'mapped.example resolves to ::ffff:a9fe:a9fe, 169.254.169.254 (IPv4-mapped), a cloud metadata address, which is never called',
+        );
+        done();
+      },
+    );
   });
 
   it('passes resolution errors through', (done) => {

@@ -96,6 +96,13 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
   @Inject(WorkerLifecycle) private readonly lifecycle: WorkerLifecycle;
 
   onApplicationBootstrap(): void {
+    // Every job this app consumes has its series from the start, at zero: rates and alerts see
+    // the family before the first job.
+    for (const job of Object.keys(this.contract.jobs)) {
+      for (const outcome of ['completed', 'failed'])
+        this.metrics.jobs.inc({ queue: this.contract.name, job, outcome }, 0);
+      this.metrics.jobDuration.zero({ queue: this.contract.name, job });
+    }
     this.lifecycle.start(this.worker, this.contract.name);
   }
 

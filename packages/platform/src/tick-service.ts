@@ -3,7 +3,7 @@ import type { Counter, Histogram } from 'prom-client';
 import type { ReadinessService } from './health';
 import type { MetricsService } from './metrics';
 
-export interface TickServiceOptions {
+export interface TickServiceOptions<K extends string> {
   /** Logger context, e.g. 'Reaper'. */
   name: string;
   intervalMs: number;
@@ -11,6 +11,8 @@ export interface TickServiceOptions {
   metric: string;
   /** What the items are, for the metrics' help text ("deadlines the reaper acted on"). */
   items: string;
+  /** Every kind of pass: each has its series from the start, at zero, so dashboards see them before the first item. */
+  kinds: readonly K[];
 }
 
 /**
@@ -19,7 +21,9 @@ export interface TickServiceOptions {
  * passes of its kinds, each pass claims batches until fewer than a batch were due, and is timed
  * and counted by kind. Replicas share the work through their claims (FOR UPDATE SKIP LOCKED).
  */
-export abstract class TickService<R> implements OnApplicationBootstrap, OnApplicationShutdown {
+export abstract class TickService<R, K extends string = string>
+  implements OnApplicationBootstrap, OnApplicationShutdown
+{
   protected readonly logger: Logger;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
@@ -27,7 +31,7 @@ export abstract class TickService<R> implements OnApplicationBootstrap, OnApplic
   private readonly acted: Counter<'kind'>;
 
   protected constructor(
-    private readonly options: TickServiceOptions,
+    private readonly options: TickServiceOptions<K>,
     private readonly readiness: ReadinessService,
     metrics: MetricsService,
   ) {
@@ -39,6 +43,10 @@ export abstract class TickService<R> implements OnApplicationBootstrap, OnApplic
       [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     );
     this.acted = metrics.counter(`entitle_${options.metric}_items_total`, `${options.items}, by kind.`, ['kind']);
+    for (const kind of options.kinds) {
+      this.tickSeconds.zero({ kind });
+      this.acted.inc({ kind }, 0);
+    }
   }
 
   /** One tick's passes; `idle()` is the answer when a tick is skipped or fails. */
@@ -69,7 +77,7 @@ export abstract class TickService<R> implements OnApplicationBootstrap, OnApplic
   }
 
   /** Runs `batch` claims of one kind until fewer than `size` were due; times the pass and counts the items. */
-  protected async pass(kind: string, size: number, batch: () => Promise<number>): Promise<number> {
+  protected async pass(kind: K, size: number, batch: () => Promise<number>): Promise<number> {
     const end = this.tickSeconds.startTimer({ kind });
     let total = 0;
     try {

@@ -5,6 +5,7 @@ import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
+import { CalloutMetrics } from './callout-metrics';
 
 /**
  * The connection test of an extension (SPEC §2.2): one signed call with
@@ -21,6 +22,7 @@ export class ConnectionTestService implements OnApplicationShutdown {
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
     @Inject(PinoLogger) private readonly log: PinoLogger,
     @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
   ) {
     this.sender = new CalloutSender({
       connections: 8,
@@ -31,6 +33,8 @@ export class ConnectionTestService implements OnApplicationShutdown {
   async test(extensionId: string, modifiedAt: string, traceparent?: string): Promise<'tested' | 'stale'> {
     const x = await this.extensions.find(extensionId);
     if (!x) return 'stale';
+    // A new or changed extension: its callout series exist before its first callout.
+    this.metrics.declareExtension(x.id);
     if (new Date(x.modifiedAt).getTime() > new Date(modifiedAt).getTime()) return 'stale';
     const catalog = await this.catalogs.find(x.catalogId);
     if (!catalog) throw new PermanentJobError(`catalog ${x.catalogId} of extension ${x.id} does not exist`);

@@ -2,11 +2,11 @@ import { CalloutSender, CalloutSigner } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import { type AttemptRecord, CalloutsRepository } from '@entitle/db';
 import { DEFAULT_BACKOFF, judgeAttempt, parseRetryAfter, retryDelayMs } from '@entitle/domain';
-import { APP_CONFIG, MetricsService, PermanentJobError } from '@entitle/platform';
+import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { RecordCalloutAttempt } from '@entitle/workflow';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { Counter, Histogram } from 'prom-client';
 import { PinoLogger } from 'nestjs-pino';
+import { CalloutMetrics } from './callout-metrics';
 
 type Verdict = 'delivered' | 'retry' | 'failed';
 
@@ -19,8 +19,6 @@ type Verdict = 'delivered' | 'retry' | 'failed';
 @Injectable()
 export class DispatchService implements OnApplicationShutdown {
   private readonly sender: CalloutSender;
-  private readonly attempts: Counter<'stage' | 'outcome' | 'extension'>;
-  private readonly latency: Histogram<'outcome'>;
 
   constructor(
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
@@ -28,23 +26,12 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(PinoLogger) private readonly log: PinoLogger,
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
-    @Inject(MetricsService) metrics: MetricsService,
+    @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
   ) {
     // Every send checks the target again, on the addresses it resolves to (SSRF guard).
     this.sender = new CalloutSender({
       targets: { production: config.isProduction, allowedHosts: config.calloutAllowedHosts },
     });
-    this.attempts = metrics.counter(
-      'entitle_callout_attempts_total',
-      'Callout attempts by stage, extension and outcome.',
-      ['stage', 'outcome', 'extension'],
-    );
-    this.latency = metrics.histogram(
-      'entitle_callout_latency_seconds',
-      'Latency of callout attempts.',
-      ['outcome'],
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
-    );
   }
 
   async send(calloutId: string, attempt: number, traceparent?: string): Promise<Verdict | 'stale'> {
@@ -84,8 +71,7 @@ export class DispatchService implements OnApplicationShutdown {
       error: res.error ?? (judged === 'success' ? null : `HTTP ${res.httpStatus}`),
       clientRequestId: res.clientRequestId,
     };
-    this.attempts.inc({ stage: c.stage, outcome: verdict, extension: c.customExtensionId });
-    this.latency.observe({ outcome: verdict }, res.latencyMs / 1000);
+    this.metrics.record(c.stage, c.customExtensionId, verdict, res.latencyMs / 1000);
     this.log.info(
       { calloutId, attempt, httpStatus: res.httpStatus, latencyMs: res.latencyMs, error: res.error, verdict },
       `callout ${c.stage} attempt ${attempt}: ${verdict}`,

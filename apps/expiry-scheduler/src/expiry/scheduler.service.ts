@@ -15,7 +15,7 @@ type TickResult = { fourteenDays: number; oneDay: number; expired: number };
  * Claims and "fired" marks share one transaction (FOR UPDATE SKIP LOCKED): replicas never double-fire.
  */
 @Injectable()
-export class SchedulerService extends TickService<TickResult> {
+export class SchedulerService extends TickService<TickResult, 'fourteenDays' | 'oneDay' | 'expire'> {
   constructor(
     @Inject(DeadlineBatches) private readonly batches: DeadlineBatches,
     @Inject(ReadinessService) readiness: ReadinessService,
@@ -28,6 +28,7 @@ export class SchedulerService extends TickService<TickResult> {
         intervalMs: config.tickIntervalMs,
         metric: 'scheduler',
         items: 'Moments the scheduler acted on',
+        kinds: ['fourteenDays', 'oneDay', 'expire'],
       },
       readiness,
       metrics,

@@ -236,6 +236,11 @@ export class ExtensionsController {
         `custom extension ${current.id} is already a ${current.extensionType} extension; only legacy extensions are converted`,
       );
     }
+    // The stored endpoint was checked when it was saved, perhaps under an older policy: a
+    // conversion re-saves it, so it must pass the target policy of today.
+    const field = current.endpoint.url !== undefined ? 'endpointConfiguration.url' : 'endpointConfiguration.targetUrl';
+    const refused = this.refuseUrl(String(current.endpoint.url ?? current.endpoint.targetUrl ?? ''));
+    if (refused) throw new DomainError('InvalidProperty', `${field}: ${refused}`);
     const bindings = await this.extensions.bindings(current.id);
     const blocked = bindings.filter((b) => {
       const stage = parseStage(b.stage);
@@ -293,8 +298,14 @@ export class ExtensionsController {
       path,
       existingType,
       callbackMinSeconds: this.config.callbackTimeoutMin.seconds,
-      refuseUrl: (url) =>
-        refuseTargetUrl(url, { production: this.config.isProduction, allowedHosts: this.config.calloutAllowedHosts }),
+      refuseUrl: (url) => this.refuseUrl(url),
+    });
+  }
+
+  private refuseUrl(url: string): string | undefined {
+    return refuseTargetUrl(url, {
+      production: this.config.isProduction,
+      allowedHosts: this.config.calloutAllowedHosts,
     });
   }
 

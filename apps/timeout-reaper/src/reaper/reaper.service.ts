@@ -13,7 +13,7 @@ const BATCH = 500;
  * the work and nothing is acted on twice; nothing acts before its deadline.
  */
 @Injectable()
-export class ReaperService extends TickService<{ callbacks: number; approvals: number }> {
+export class ReaperService extends TickService<{ callbacks: number; approvals: number }, 'callback' | 'approval'> {
   constructor(
     @Inject(DeadlineBatches) private readonly batches: DeadlineBatches,
     @Inject(ReadinessService) readiness: ReadinessService,
@@ -21,7 +21,13 @@ export class ReaperService extends TickService<{ callbacks: number; approvals: n
     @Inject(MetricsService) metrics: MetricsService,
   ) {
     super(
-      { name: 'Reaper', intervalMs: config.tickIntervalMs, metric: 'reaper', items: 'Deadlines the reaper acted on' },
+      {
+        name: 'Reaper',
+        intervalMs: config.tickIntervalMs,
+        metric: 'reaper',
+        items: 'Deadlines the reaper acted on',
+        kinds: ['callback', 'approval'],
+      },
       readiness,
       metrics,
     );

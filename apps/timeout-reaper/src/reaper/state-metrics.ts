@@ -1,3 +1,4 @@
+import { REQUEST_STATES } from '@entitle/domain';
 import { MetricsService } from '@entitle/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -14,6 +15,8 @@ export class StateMetrics {
         `SELECT state, count(*)::int AS n FROM assignment_requests GROUP BY state`,
       )) as Array<{ state: string; n: number }>;
       g.reset();
+      // Every state has its series, at zero when no request is in it.
+      for (const state of REQUEST_STATES) g.set({ state }, 0);
       for (const r of rows) g.set({ state: r.state }, r.n);
     });
     const waiting = metrics.gauge(

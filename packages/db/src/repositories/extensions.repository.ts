@@ -91,6 +91,11 @@ export class ExtensionsRepository {
     ]);
   }
 
+  /** Every extension's id (the dispatcher declares each one's metric series at start). */
+  async allIds(): Promise<string[]> {
+    return (await rows<{ id: string }>(this.ds, `SELECT id FROM custom_extensions ORDER BY id`, [])).map((r) => r.id);
+  }
+
   /** PUT: replaces everything but id, catalog and creation; the type changes only through convert. */
   async replace(id: string, w: ExtensionWrite, actor: string): Promise<ExtensionRow | undefined> {
     return one<ExtensionRow>(
