@@ -6,17 +6,20 @@ const guid = z
   .string()
   .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'expected a GUID');
 
-const requestType = z.unknown().transform((v, ctx): RequestType => {
-  const t = enumValue(REQUEST_TYPES, v);
-  if (!t || t === 'systemRemove') {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unknown value ${JSON.stringify(v)}; expected one of userAdd, adminAdd, userRemove, adminRemove`,
-    });
-    return z.NEVER;
-  }
-  return t;
-});
+const requestType = z
+  .unknown()
+  .transform((v, ctx): RequestType => {
+    const t = enumValue(REQUEST_TYPES, v);
+    if (!t || t === 'systemRemove') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown value ${JSON.stringify(v)}; expected one of userAdd, adminAdd, userRemove, adminRemove`,
+      });
+      return z.NEVER;
+    }
+    return t;
+  })
+  .meta({ type: 'string', enum: ['userAdd', 'adminAdd', 'userRemove', 'adminRemove'] });
 
 const isoDateTime = z
   .string()

@@ -4,6 +4,7 @@ import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Public } from './principal';
 import { OAuthError, SignInService } from './sign-in.service';
+import { GraphOperation } from '../common/openapi';
 
 /** POST /oauth2/v2.0/token (SPEC §5): form-encoded, RFC 6749 answers and errors. */
 @Public()
@@ -12,6 +13,17 @@ import { OAuthError, SignInService } from './sign-in.service';
 export class OAuthController {
   constructor(@Inject(SignInService) private readonly signIn: SignInService) {}
 
+  @GraphOperation({
+    id: 'requestToken',
+    summary: 'Get an access token (client_credentials, or password when enabled).',
+    status: 200,
+    returns: 'TokenResponse',
+    body: 'TokenRequest',
+    form: true,
+    public: true,
+    oauthErrors: true,
+    errors: [400, 401, 503],
+  })
   @Post('token')
   @HttpCode(200)
   async token(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
