@@ -146,7 +146,17 @@ export function aliasOf(path: string): string | undefined {
   return undefined;
 }
 
-type Operation = Record<string, unknown> & { operationId?: string; responses?: Record<string, unknown> };
+type Operation = Record<string, unknown> & {
+  operationId?: string;
+  parameters?: unknown[];
+  responses?: Record<string, unknown>;
+};
+
+const TRACEPARENT = {
+  required: false,
+  description: 'W3C trace context; the request’s processing and its callouts continue this trace.',
+  schema: { type: 'string' },
+};
 type PathItem = Record<string, Operation>;
 
 const json = (schema: string) => ({ content: { 'application/json': { schema: ref(schema) } } });
@@ -244,6 +254,10 @@ export function completeOpenApiDocument(doc: OpenAPIObject): OpenAPIObject {
       }
       const alias = aliasOf(path);
       if (op.operationId && alias) op.operationId = `${op.operationId}_${alias}`;
+      // @nestjs/swagger lists every @Headers() parameter as required; traceparent is optional.
+      for (const p of (op.parameters ?? []) as Array<Record<string, unknown>>) {
+        if (p.in === 'header' && p.name === 'traceparent') Object.assign(p, TRACEPARENT);
+      }
     }
   }
   addFunctionPaths(paths);
