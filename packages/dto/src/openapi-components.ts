@@ -66,12 +66,10 @@ const assignmentRequestExtensionInput = extensionBodyShape.extend({
 const assignmentExtensionInput = assignmentRequestExtensionInput
   .omit({ callbackConfiguration: true })
   .extend({ '@odata.type': z.literal(EXTENSION_ODATA.preExpiration) });
-const customAccessPackageExtensionInput = assignmentRequestExtensionInput
-  .omit({ callbackConfiguration: true })
-  .extend({
-    '@odata.type': z.literal(EXTENSION_ODATA.customAccessPackage),
-    authenticationConfiguration: tokenAuthenticationInput,
-  });
+const customAccessPackageExtensionInput = assignmentRequestExtensionInput.omit({ callbackConfiguration: true }).extend({
+  '@odata.type': z.literal(EXTENSION_ODATA.customAccessPackage),
+  authenticationConfiguration: tokenAuthenticationInput,
+});
 
 const V = {
   request: 'AccessPackageAssignmentRequestWorkflowExtensionInput',
@@ -140,7 +138,7 @@ export const tokenRequestSchema = z.object({
   scope: z.string().optional().meta({ description: 'Accepted and ignored (every token is for this API).' }),
 });
 
-const REQUEST_BODIES: Record<string, z.ZodType> = {
+export const REQUEST_BODIES = {
   TokenRequest: tokenRequestSchema,
   UserInput: createUserSchema,
   ServicePrincipalInput: createServicePrincipalSchema,
@@ -161,9 +159,9 @@ const REQUEST_BODIES: Record<string, z.ZodType> = {
   AssignmentRequestInput: createAssignmentRequestSchema,
   ResumeInput: resumeInput,
   ApprovalDecisionInput: approvalDecisionSchema,
-};
+} satisfies Record<string, z.ZodType>;
 
-const RESPONSES: Record<string, z.ZodType> = {
+export const RESPONSES = {
   GraphError: r.graphErrorResponse,
   OAuthError: r.oauthErrorResponse,
   TokenResponse: r.tokenResponse,
@@ -206,7 +204,7 @@ const RESPONSES: Record<string, z.ZodType> = {
   ApprovalStage: r.approvalStageResponse,
   Approval: r.approvalResponse,
   ApprovalCollection: r.approvalCollectionResponse,
-};
+} satisfies Record<string, z.ZodType>;
 
 export type RequestBodySchemaName = keyof typeof REQUEST_BODIES & string;
 export type ResponseSchemaName = keyof typeof RESPONSES & string;

@@ -4,7 +4,10 @@ import type { paths } from './generated/entitle-api';
 
 /** The parts of an OpenAPI 3.0 document the checks below read. */
 export interface OpenApiDocument {
-  paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+  >;
   components: { schemas: Record<string, unknown> };
 }
 
