@@ -71,6 +71,8 @@ export interface GraphOperationSpec {
   /** OData query options the operation takes; `$expand` lists the values it accepts. */
   query?: readonly Exclude<ODataOption, '$expand'>[];
   expand?: readonly string[];
+  /** `$expand` takes a comma-separated list of these. */
+  expandList?: readonly string[];
   /** No bearer token needed (so no 401 either). */
   public?: boolean;
   /** Errors come as RFC 6749 `{error, error_description}` rather than Graph's envelope (except 413/415). */
@@ -103,6 +105,16 @@ export function GraphOperation(spec: GraphOperationSpec): MethodDecorator {
         required: false,
         description: 'Navigation properties to include.',
         schema: { type: 'string', enum: [...spec.expand] },
+      }),
+    );
+  }
+  if (spec.expandList?.length) {
+    decorators.push(
+      ApiQuery({
+        name: '$expand',
+        required: false,
+        description: `Navigation properties to include, comma-separated: ${spec.expandList.join(', ')}.`,
+        schema: { type: 'string' },
       }),
     );
   }

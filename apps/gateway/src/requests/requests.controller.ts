@@ -199,7 +199,7 @@ export class RequestsController {
     summary: 'Get a request with its custom extension callout instances.',
     status: 200,
     returns: 'AssignmentRequest',
-    expand: ['accessPackage', 'assignment', 'requestor', 'accessPackage,assignment,requestor'],
+    expandList: ['accessPackage', 'assignment', 'requestor'],
     errors: [400, 403, 404],
   })
   @Get(':id')
