@@ -93,7 +93,9 @@ export function GraphOperation(spec: GraphOperationSpec): MethodDecorator {
     decorators.push(
       ApiBody({
         required: spec.bodyRequired ?? true,
-        schema: spec.example === undefined ? ref(spec.body) : { ...ref(spec.body), example: spec.example },
+        schema: ref(spec.body),
+        // On the media type, not beside the $ref (OpenAPI 3.0 ignores a $ref's siblings).
+        ...(spec.example === undefined ? {} : { examples: { graph: { summary: 'Graph-style', value: spec.example } } }),
       }),
     );
   }
