@@ -27,9 +27,10 @@ import { resumeBodyShape } from './resume.dto';
  * The request-body and response schemas of the OpenAPI document (`components.schemas`), generated
  * from the zod schemas: request bodies from the input schemas the gateway validates with (their
  * input side), responses from responses.dto.ts (their output side). Where a body's structure is
- * checked in code rather than in one zod schema (the three extension types, the resume, an
- * approval decision), the documented schema is derived from the parser's own shape, so a renamed
- * property reaches the document.
+ * checked in code rather than by one zod schema, the documented schema is derived from the
+ * parser's own shape (the three extension types, the resume), so a renamed property reaches the
+ * document; the approval decision, the conversion and the token form, read field by field in their
+ * controllers, are described here, and the e2e and conformance suites send them.
  */
 
 // ── custom extension bodies: one schema per @odata.type ──────────────────────────────────────────
