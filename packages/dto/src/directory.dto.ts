@@ -63,25 +63,34 @@ export const catalogRoleAssignmentSchema = z
   .loose();
 
 const CATALOG_STATES = ['published', 'unpublished'] as const;
-const catalogState = z.unknown().transform((v, ctx) => {
-  const s = enumValue(CATALOG_STATES, v);
-  if (!s) {
-    ctx.addIssue({ code: 'custom', message: `unknown value ${JSON.stringify(v)}; expected published or unpublished` });
-    return z.NEVER;
-  }
-  return s;
-});
-const catalogType = z.unknown().transform((v, ctx) => {
-  const s = enumValue(['userManaged'] as const, v);
-  if (!s) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unknown value ${JSON.stringify(v)}; only userManaged catalogs can be created`,
-    });
-    return z.NEVER;
-  }
-  return s;
-});
+const catalogState = z
+  .unknown()
+  .transform((v, ctx) => {
+    const s = enumValue(CATALOG_STATES, v);
+    if (!s) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown value ${JSON.stringify(v)}; expected published or unpublished`,
+      });
+      return z.NEVER;
+    }
+    return s;
+  })
+  .meta({ type: 'string', enum: [...CATALOG_STATES] });
+const catalogType = z
+  .unknown()
+  .transform((v, ctx) => {
+    const s = enumValue(['userManaged'] as const, v);
+    if (!s) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown value ${JSON.stringify(v)}; only userManaged catalogs can be created`,
+      });
+      return z.NEVER;
+    }
+    return s;
+  })
+  .meta({ type: 'string', enum: ['userManaged'] });
 
 /** POST /catalogs (SPEC §2.1). */
 export const createCatalogSchema = z

@@ -27,6 +27,22 @@ export const EXAMPLES = {
       durationBeforeTimeout: 'PT1H',
     },
   },
+  legacyExtension: {
+    '@odata.type': '#microsoft.graph.customAccessPackageWorkflowExtension',
+    displayName: 'legacy_approval_check',
+    endpointConfiguration: {
+      '@odata.type': '#microsoft.graph.logicAppTriggerEndpointConfiguration',
+      subscriptionId: '38ab2ccc-3747-4567-b36b-9478f5602f0d',
+      resourceGroupName: 'test',
+      logicAppWorkflowName: 'elm-extension-legacy',
+      url: 'https://prod-31.eastus.logic.azure.com:443/workflows/2c3b0f3c2d2e4e7a/triggers/manual/paths/invoke?api-version=2016-10-01',
+    },
+    authenticationConfiguration: {
+      '@odata.type': '#microsoft.graph.azureAdTokenAuthentication',
+      resourceId: 'f604bd15-f785-4309-ad7c-6fad18ddb6cb',
+    },
+  },
+  convert: { extensionType: 'assignmentRequest' },
   accessPackage: {
     displayName: 'sales reps',
     description: 'outside sales representatives',

@@ -76,6 +76,9 @@ const shape = z
   })
   .loose();
 
+/** The structure of a custom extension body, for the OpenAPI document (parseExtension adds the rules per type). */
+export const extensionBodyShape = shape;
+
 export interface ExtensionInput {
   extensionType: ExtensionType;
   displayName: string;

@@ -8,3 +8,5 @@ export * from './requests.dto';
 export * from './resume.dto';
 export * from './validation';
 export * from './odata/filter';
+export * from './responses.dto';
+export * from './openapi-components';

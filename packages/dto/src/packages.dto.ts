@@ -42,7 +42,7 @@ export const updateAccessPackageSchema = z
   })
   .loose();
 
-const TARGET_SCOPES = [
+export const TARGET_SCOPES = [
   'notSpecified',
   'specificDirectoryUsers',
   'specificConnectedOrganizationUsers',
@@ -53,20 +53,23 @@ const TARGET_SCOPES = [
   'allConfiguredConnectedOrganizationUsers',
   'allExternalUsers',
 ] as const;
-const EXPIRATION_TYPES = ['notSpecified', 'noExpiration', 'afterDateTime', 'afterDuration'] as const;
+export const EXPIRATION_TYPES = ['notSpecified', 'noExpiration', 'afterDateTime', 'afterDuration'] as const;
 
 const enumOf = <T extends string>(values: readonly T[], name: string) =>
-  z.unknown().transform((v, ctx): T => {
-    const s = enumValue(values, v);
-    if (!s) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown ${name} ${JSON.stringify(v)}; expected one of ${values.join(', ')}`,
-      });
-      return z.NEVER;
-    }
-    return s;
-  });
+  z
+    .unknown()
+    .transform((v, ctx): T => {
+      const s = enumValue(values, v);
+      if (!s) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown ${name} ${JSON.stringify(v)}; expected one of ${values.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return s;
+    })
+    .meta({ type: 'string', enum: [...values] });
 
 const singleUser = z
   .object({ '@odata.type': z.string().optional(), userId: guid, description: z.string().nullish() })
@@ -136,6 +139,9 @@ const policyShape = z
       .nullish(),
   })
   .loose();
+
+/** The structure of a policy body, for the OpenAPI document (parsePolicy adds the rules between fields). */
+export const policyBodyShape = policyShape;
 
 export interface PolicyInput {
   displayName: string;

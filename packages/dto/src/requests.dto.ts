@@ -2,17 +2,20 @@ import { REQUEST_TYPES, type RequestType } from '@entitle/domain';
 import { z } from './errors-map';
 import { enumValue, guid, isoDateTime } from './validation';
 
-const requestType = z.unknown().transform((v, ctx): RequestType => {
-  const t = enumValue(REQUEST_TYPES, v);
-  if (!t || t === 'systemRemove') {
-    ctx.addIssue({
-      code: 'custom',
-      message: `unknown value ${JSON.stringify(v)}; expected one of userAdd, adminAdd, userRemove, adminRemove`,
-    });
-    return z.NEVER;
-  }
-  return t;
-});
+const requestType = z
+  .unknown()
+  .transform((v, ctx): RequestType => {
+    const t = enumValue(REQUEST_TYPES, v);
+    if (!t || t === 'systemRemove') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown value ${JSON.stringify(v)}; expected one of userAdd, adminAdd, userRemove, adminRemove`,
+      });
+      return z.NEVER;
+    }
+    return t;
+  })
+  .meta({ type: 'string', enum: ['userAdd', 'adminAdd', 'userRemove', 'adminRemove'] });
 
 export const requestScheduleSchema = z
   .object({

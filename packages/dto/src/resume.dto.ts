@@ -18,6 +18,9 @@ const shape = z
   })
   .loose();
 
+/** The structure of a resume body, for the OpenAPI document (parseResume adds the rules between fields). */
+export const resumeBodyShape = shape;
+
 export interface ResumeInput {
   source: string | null;
   stage: Stage;

@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { type ApprovalStageRow, ApprovalsRepository, RequestsRepository, type RequestRow } from '@entitle/db';
@@ -10,6 +10,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Query } from '@n
 import { applySelect, parseEntityQuery } from '../common/collection';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 const REVIEWER = /^filterByCurrentUser\(on='reviewer'\)$/i;
@@ -51,6 +52,13 @@ export class ApprovalsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @GraphOperation({
+    id: 'getApproval',
+    summary: 'Get the approval of a request (it has the request’s id), with the details extensions sent back.',
+    status: 200,
+    returns: 'Approval',
+    errors: [403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -83,7 +91,14 @@ export class ApprovalsController {
     };
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.decision } })
+  @GraphOperation({
+    id: 'decideApprovalStage',
+    summary: 'Approve or deny an approval stage (its primary approvers only).',
+    status: 204,
+    body: 'ApprovalDecisionInput',
+    example: EXAMPLES.decision,
+    errors: [400, 403, 404, 409],
+  })
   @Patch(':id/stages/:stageId')
   @HttpCode(204)
   async decide(

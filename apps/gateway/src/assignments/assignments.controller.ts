@@ -9,6 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 
@@ -79,6 +80,14 @@ export class AssignmentsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @GraphOperation({
+    id: 'listAssignments',
+    summary: 'List the assignments the caller may see.',
+    status: 200,
+    returns: 'AssignmentCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400],
+  })
   @Get()
   async list(
     @Query() query: Record<string, unknown>,
@@ -100,6 +109,14 @@ export class AssignmentsController {
     );
   }
 
+  @GraphOperation({
+    id: 'getAssignment',
+    summary: 'Get an assignment with its pre-expiration callout instances.',
+    status: 200,
+    returns: 'Assignment',
+    query: ['$select'],
+    errors: [400, 403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,

@@ -4,6 +4,7 @@ import { KeyStore } from '@entitle/identity';
 import { APP_CONFIG } from '@entitle/platform';
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { Public } from './principal';
+import { GraphOperation } from '../common/openapi';
 
 /** OpenID discovery and the JWKS (SPEC §3.1): receivers verify our tokens with these alone. */
 @Public()
@@ -15,6 +16,13 @@ export class DiscoveryController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
+  @GraphOperation({
+    id: 'getOpenIdConfiguration',
+    summary: 'OpenID discovery document.',
+    status: 200,
+    returns: 'OpenIdConfiguration',
+    public: true,
+  })
   @Get('.well-known/openid-configuration')
   @Header('cache-control', 'public, max-age=300')
   discovery(): Record<string, unknown> {
@@ -46,6 +54,13 @@ export class DiscoveryController {
     };
   }
 
+  @GraphOperation({
+    id: 'getSigningKeys',
+    summary: 'The public keys (JWKS) that verify this system’s tokens.',
+    status: 200,
+    returns: 'Jwks',
+    public: true,
+  })
   @Get('discovery/v2.0/keys')
   @Header('cache-control', 'public, max-age=60')
   async jwks(): Promise<unknown> {

@@ -4,6 +4,7 @@ import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Public } from './principal';
 import { OAuthError, SignInService } from './sign-in.service';
+import { GraphOperation } from '../common/openapi';
 
 /**
  * The token request's parameters. RFC 6749 §3.2: each parameter is a string sent at most once; a
@@ -32,6 +33,17 @@ function tokenParameters(body: unknown): Record<string, string | undefined> {
 export class OAuthController {
   constructor(@Inject(SignInService) private readonly signIn: SignInService) {}
 
+  @GraphOperation({
+    id: 'requestToken',
+    summary: 'Get an access token (client_credentials, or password when enabled).',
+    status: 200,
+    returns: 'TokenResponse',
+    body: 'TokenRequest',
+    form: true,
+    public: true,
+    oauthErrors: true,
+    errors: [400, 401, 503],
+  })
   @Post('token')
   @HttpCode(200)
   async token(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {

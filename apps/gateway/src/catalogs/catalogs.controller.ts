@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { CatalogsRepository, type CatalogRow } from '@entitle/db';
@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 
@@ -62,7 +63,15 @@ export class CatalogsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.catalog } })
+  @GraphOperation({
+    id: 'createCatalog',
+    summary: 'Create a catalog.',
+    status: 201,
+    returns: 'Catalog',
+    body: 'CatalogInput',
+    example: EXAMPLES.catalog,
+    errors: [400, 403],
+  })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -78,6 +87,14 @@ export class CatalogsController {
     return entity(this.config, `${EM}/catalogs`, graphCatalog(row));
   }
 
+  @GraphOperation({
+    id: 'listCatalogs',
+    summary: 'List the catalogs the caller may see.',
+    status: 200,
+    returns: 'CatalogCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400],
+  })
   @Get()
   async list(
     @Query() query: Record<string, unknown>,
@@ -90,6 +107,14 @@ export class CatalogsController {
     return collection(req, this.config, `${EM}/catalogs`, page.items.map(graphCatalog), page.next, q.select);
   }
 
+  @GraphOperation({
+    id: 'getCatalog',
+    summary: 'Get a catalog.',
+    status: 200,
+    returns: 'Catalog',
+    query: ['$select'],
+    errors: [400, 403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -101,6 +126,13 @@ export class CatalogsController {
     return entity(this.config, `${EM}/catalogs`, graphCatalog(row), q.select);
   }
 
+  @GraphOperation({
+    id: 'updateCatalog',
+    summary: 'Update a catalog (any subset of its properties).',
+    status: 204,
+    body: 'CatalogUpdateInput',
+    errors: [400, 403, 404],
+  })
   @Patch(':id')
   @HttpCode(204)
   async update(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<void> {
@@ -115,6 +147,7 @@ export class CatalogsController {
     });
   }
 
+  @GraphOperation({ id: 'deleteCatalog', summary: 'Delete an empty catalog.', status: 204, errors: [403, 404, 409] })
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {

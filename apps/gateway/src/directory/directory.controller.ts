@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { DirectoryRepository, pagePrincipals, type PrincipalRow } from '@entitle/db';
@@ -20,6 +20,7 @@ import { DataSource } from 'typeorm';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const iso = (d: Date): string => new Date(d).toISOString();
 
@@ -100,7 +101,15 @@ export class DirectoryController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.user } })
+  @GraphOperation({
+    id: 'createUser',
+    summary: 'Create a user.',
+    status: 201,
+    returns: 'User',
+    body: 'UserInput',
+    example: EXAMPLES.user,
+    errors: [400, 403, 409],
+  })
   @Post('users')
   @HttpCode(201)
   async createUser(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -120,6 +129,14 @@ export class DirectoryController {
     return entity(this.config, 'users', graphUser(row));
   }
 
+  @GraphOperation({
+    id: 'listUsers',
+    summary: 'List users.',
+    status: 200,
+    returns: 'UserCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403],
+  })
   @Get('users')
   async listUsers(
     @Query() query: Record<string, unknown>,
@@ -132,6 +149,7 @@ export class DirectoryController {
     return collection(req, this.config, 'users', page.items.map(graphUser), page.next, q.select);
   }
 
+  @GraphOperation({ id: 'getUser', summary: 'Get a user.', status: 200, returns: 'User', errors: [403, 404] })
   @Get('users/:id')
   async getUser(
     @Param('id') id: string,
@@ -145,7 +163,15 @@ export class DirectoryController {
     return entity(this.config, 'users', graphUser(row), q.select);
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.servicePrincipal } })
+  @GraphOperation({
+    id: 'createServicePrincipal',
+    summary: 'Create a service principal (an application that signs in with client credentials).',
+    status: 201,
+    returns: 'ServicePrincipal',
+    body: 'ServicePrincipalInput',
+    example: EXAMPLES.servicePrincipal,
+    errors: [400, 403, 409],
+  })
   @Post('servicePrincipals')
   @HttpCode(201)
   async createServicePrincipal(
@@ -161,6 +187,14 @@ export class DirectoryController {
     return entity(this.config, 'servicePrincipals', graphServicePrincipal(row));
   }
 
+  @GraphOperation({
+    id: 'listServicePrincipals',
+    summary: 'List service principals.',
+    status: 200,
+    returns: 'ServicePrincipalCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403],
+  })
   @Get('servicePrincipals')
   async listServicePrincipals(
     @Query() query: Record<string, unknown>,
@@ -180,6 +214,13 @@ export class DirectoryController {
     );
   }
 
+  @GraphOperation({
+    id: 'getServicePrincipal',
+    summary: 'Get a service principal.',
+    status: 200,
+    returns: 'ServicePrincipal',
+    errors: [403, 404],
+  })
   @Get('servicePrincipals/:id')
   async getServicePrincipal(
     @Param('id') id: string,
@@ -195,6 +236,15 @@ export class DirectoryController {
   }
 
   /** Adds a client secret: shown once in `secretText`, stored only as a slow hash. */
+  @GraphOperation({
+    id: 'addServicePrincipalPassword',
+    summary: 'Add a client secret; it is shown once, in secretText.',
+    status: 200,
+    returns: 'PasswordCredential',
+    body: 'PasswordCredentialInput',
+    bodyRequired: false,
+    errors: [400, 403, 404],
+  })
   @Post('servicePrincipals/:id/addPassword')
   @HttpCode(200)
   async addPassword(

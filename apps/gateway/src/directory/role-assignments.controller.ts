@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { DirectoryRepository, pageRoleAssignments, type RoleAssignmentRow } from '@entitle/db';
@@ -28,6 +28,7 @@ import { DataSource } from 'typeorm';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const FILTER = {
   id: { type: 'guid' },
@@ -72,7 +73,15 @@ export class RoleAssignmentsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.directoryRoleAssignment } })
+  @GraphOperation({
+    id: 'createDirectoryRoleAssignment',
+    summary: 'Assign a directory role (Global Administrator, Identity Governance Administrator).',
+    status: 201,
+    returns: 'UnifiedRoleAssignment',
+    body: 'DirectoryRoleAssignmentInput',
+    example: EXAMPLES.directoryRoleAssignment,
+    errors: [400, 403, 409],
+  })
   @Post('directory/roleAssignments')
   @HttpCode(201)
   async createDirectory(
@@ -113,6 +122,14 @@ export class RoleAssignmentsController {
     );
   }
 
+  @GraphOperation({
+    id: 'listDirectoryRoleAssignments',
+    summary: 'List directory role assignments.',
+    status: 200,
+    returns: 'UnifiedRoleAssignmentCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403],
+  })
   @Get('directory/roleAssignments')
   async listDirectory(
     @Query() query: Record<string, unknown>,
@@ -122,6 +139,13 @@ export class RoleAssignmentsController {
     return this.list('directory', query, req, caller);
   }
 
+  @GraphOperation({
+    id: 'getDirectoryRoleAssignment',
+    summary: 'Get a directory role assignment.',
+    status: 200,
+    returns: 'UnifiedRoleAssignment',
+    errors: [403, 404],
+  })
   @Get('directory/roleAssignments/:id')
   async getDirectory(
     @Param('id') id: string,
@@ -131,6 +155,12 @@ export class RoleAssignmentsController {
     return this.get('directory', id, query, caller);
   }
 
+  @GraphOperation({
+    id: 'deleteDirectoryRoleAssignment',
+    summary: 'Remove a directory role assignment.',
+    status: 204,
+    errors: [403, 404],
+  })
   @Delete('directory/roleAssignments/:id')
   @HttpCode(204)
   async deleteDirectory(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {
@@ -148,7 +178,15 @@ export class RoleAssignmentsController {
     await this.directory.deleteRoleAssignment(ra.id);
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.catalogRoleAssignment } })
+  @GraphOperation({
+    id: 'createCatalogRoleAssignment',
+    summary: 'Assign an entitlement-management role on a catalog (or Catalog creator on /).',
+    status: 201,
+    returns: 'UnifiedRoleAssignment',
+    body: 'CatalogRoleAssignmentInput',
+    example: EXAMPLES.catalogRoleAssignment,
+    errors: [400, 403, 409],
+  })
   @Post('entitlementManagement/roleAssignments')
   @HttpCode(201)
   async createCatalogRole(
@@ -195,6 +233,14 @@ export class RoleAssignmentsController {
     );
   }
 
+  @GraphOperation({
+    id: 'listCatalogRoleAssignments',
+    summary: 'List entitlement-management role assignments.',
+    status: 200,
+    returns: 'UnifiedRoleAssignmentCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403],
+  })
   @Get('entitlementManagement/roleAssignments')
   async listCatalogRoles(
     @Query() query: Record<string, unknown>,
@@ -204,6 +250,13 @@ export class RoleAssignmentsController {
     return this.list('entitlementManagement', query, req, caller);
   }
 
+  @GraphOperation({
+    id: 'getCatalogRoleAssignment',
+    summary: 'Get an entitlement-management role assignment.',
+    status: 200,
+    returns: 'UnifiedRoleAssignment',
+    errors: [403, 404],
+  })
   @Get('entitlementManagement/roleAssignments/:id')
   async getCatalogRole(
     @Param('id') id: string,
@@ -213,6 +266,12 @@ export class RoleAssignmentsController {
     return this.get('entitlementManagement', id, query, caller);
   }
 
+  @GraphOperation({
+    id: 'deleteCatalogRoleAssignment',
+    summary: 'Remove an entitlement-management role assignment.',
+    status: 204,
+    errors: [403, 404],
+  })
   @Delete('entitlementManagement/roleAssignments/:id')
   @HttpCode(204)
   async deleteCatalogRole(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {

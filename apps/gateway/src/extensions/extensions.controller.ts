@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import { refuseTargetUrl } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
@@ -23,6 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 
@@ -104,7 +105,17 @@ export class ExtensionsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
+  @GraphOperation({
+    id: 'createCustomExtension',
+    summary: 'Create a custom extension (assignment request or pre-expiration); a connection test follows.',
+    description:
+      '@odata.type may be omitted, which creates an assignment request workflow extension; it is matched case-insensitively, with or without the leading #. A callbackConfiguration makes the extension launch-and-wait.',
+    status: 201,
+    returns: 'CustomExtension',
+    body: 'CustomWorkflowExtensionInput',
+    example: EXAMPLES.extension,
+    errors: [400, 403, 404, 503],
+  })
   @Post([V1, BETA_NEW, V1_ALIAS])
   @HttpCode(201)
   async create(
@@ -115,7 +126,15 @@ export class ExtensionsController {
     return this.createIn(catalogId, body, caller, 'v1');
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
+  @GraphOperation({
+    id: 'createCustomExtension',
+    summary: 'Create a legacy custom access package workflow extension (regular tokens only).',
+    status: 201,
+    returns: 'CustomExtension',
+    body: 'CustomAccessPackageWorkflowExtensionInput',
+    example: EXAMPLES.legacyExtension,
+    errors: [400, 403, 404, 503],
+  })
   @Post(BETA_LEGACY)
   @HttpCode(201)
   async createLegacy(
@@ -126,6 +145,14 @@ export class ExtensionsController {
     return this.createIn(catalogId, body, caller, 'legacy');
   }
 
+  @GraphOperation({
+    id: 'listCustomExtensions',
+    summary: 'List the custom extensions of a catalog.',
+    status: 200,
+    returns: 'CustomExtensionCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403, 404],
+  })
   @Get([V1, BETA_NEW, BETA_LEGACY, V1_ALIAS])
   async list(
     @Param('catalogId') catalogId: string,
@@ -146,6 +173,14 @@ export class ExtensionsController {
     );
   }
 
+  @GraphOperation({
+    id: 'getCustomExtension',
+    summary: 'Get a custom extension.',
+    status: 200,
+    returns: 'CustomExtension',
+    query: ['$select'],
+    errors: [400, 403, 404],
+  })
   @Get([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
   async get(
     @Param('catalogId') catalogId: string,
@@ -163,7 +198,15 @@ export class ExtensionsController {
     );
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.extension } })
+  @GraphOperation({
+    id: 'replaceCustomExtension',
+    summary: 'Replace a custom extension (its type stays); an endpoint change runs a new connection test.',
+    status: 200,
+    returns: 'CustomExtension',
+    body: 'CustomExtensionReplaceInput',
+    example: EXAMPLES.extension,
+    errors: [400, 403, 404],
+  })
   @Put([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
   async replace(
     @Param('catalogId') catalogId: string,
@@ -191,6 +234,12 @@ export class ExtensionsController {
     );
   }
 
+  @GraphOperation({
+    id: 'deleteCustomExtension',
+    summary: 'Delete a custom extension no policy uses.',
+    status: 204,
+    errors: [403, 404, 409],
+  })
   @Delete([`${V1}/:id`, `${BETA_NEW}/:id`, `${BETA_LEGACY}/:id`, `${V1_ALIAS}/:id`])
   @HttpCode(204)
   async remove(
@@ -210,6 +259,15 @@ export class ExtensionsController {
   }
 
   /** Converts a legacy extension to the new type with PoP tokens (SPEC §2.2). */
+  @GraphOperation({
+    id: 'convertCustomExtension',
+    summary: 'Convert a legacy extension to the new type, with proof-of-possession tokens.',
+    status: 200,
+    returns: 'CustomExtension',
+    body: 'CustomExtensionConvertInput',
+    example: EXAMPLES.convert,
+    errors: [400, 403, 404, 409],
+  })
   @Post([`${V1}/:id/convert`, `${BETA_NEW}/:id/convert`, `${BETA_LEGACY}/:id/convert`, `${V1_ALIAS}/:id/convert`])
   @HttpCode(200)
   async convert(

@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, type AccessPackageRow, CatalogsRepository } from '@entitle/db';
@@ -18,6 +18,7 @@ import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { graphCatalog } from '../catalogs/catalogs.controller';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 
@@ -70,7 +71,15 @@ export class AccessPackagesController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.accessPackage } })
+  @GraphOperation({
+    id: 'createAccessPackage',
+    summary: 'Create an access package in a catalog.',
+    status: 201,
+    returns: 'AccessPackage',
+    body: 'AccessPackageInput',
+    example: EXAMPLES.accessPackage,
+    errors: [400, 403],
+  })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -89,6 +98,15 @@ export class AccessPackagesController {
     return entity(this.config, `${EM}/accessPackages`, graphAccessPackage(row));
   }
 
+  @GraphOperation({
+    id: 'listAccessPackages',
+    summary: 'List the access packages the caller may see.',
+    status: 200,
+    returns: 'AccessPackageCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    expand: ['catalog'],
+    errors: [400],
+  })
   @Get()
   async list(
     @Query() query: Record<string, unknown>,
@@ -102,6 +120,15 @@ export class AccessPackagesController {
     return collection(req, this.config, `${EM}/accessPackages`, items, page.next, q.select);
   }
 
+  @GraphOperation({
+    id: 'getAccessPackage',
+    summary: 'Get an access package.',
+    status: 200,
+    returns: 'AccessPackage',
+    query: ['$select'],
+    expand: ['catalog'],
+    errors: [400, 403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -113,6 +140,13 @@ export class AccessPackagesController {
     return entity(this.config, `${EM}/accessPackages`, await this.withExpand(p, q.expand), q.select);
   }
 
+  @GraphOperation({
+    id: 'updateAccessPackage',
+    summary: 'Update an access package (any subset of its properties).',
+    status: 204,
+    body: 'AccessPackageUpdateInput',
+    errors: [400, 403, 404],
+  })
   @Patch(':id')
   @HttpCode(204)
   async update(@Param('id') id: string, @Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<void> {
@@ -125,6 +159,12 @@ export class AccessPackagesController {
     });
   }
 
+  @GraphOperation({
+    id: 'deleteAccessPackage',
+    summary: 'Delete an access package without assignments or open requests.',
+    status: 204,
+    errors: [403, 404, 409],
+  })
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {

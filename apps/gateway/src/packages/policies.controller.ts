@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { AppConfig } from '@entitle/config';
 import { AccessPackagesRepository, ExtensionsRepository, type PolicyRow } from '@entitle/db';
@@ -12,6 +12,7 @@ import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
 import { graphExtension } from '../extensions/extensions.controller';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 const EXPAND_EXTENSIONS = 'customExtensionStageSettings($expand=customExtension)';
@@ -90,7 +91,15 @@ export class PoliciesController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.policy } })
+  @GraphOperation({
+    id: 'createAssignmentPolicy',
+    summary: 'Create an assignment policy, binding custom extensions to stages.',
+    status: 201,
+    returns: 'AssignmentPolicy',
+    body: 'AssignmentPolicyInput',
+    example: EXAMPLES.policy,
+    errors: [400, 403],
+  })
   @Post()
   @HttpCode(201)
   async create(@Body() body: unknown, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -107,6 +116,15 @@ export class PoliciesController {
     return entity(this.config, `${EM}/assignmentPolicies`, graphPolicy(row));
   }
 
+  @GraphOperation({
+    id: 'listAssignmentPolicies',
+    summary: 'List the assignment policies the caller may see.',
+    status: 200,
+    returns: 'AssignmentPolicyCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    expand: [EXPAND_EXTENSIONS, 'customExtensionStageSettings'],
+    errors: [400],
+  })
   @Get()
   async list(
     @Query() query: Record<string, unknown>,
@@ -124,6 +142,15 @@ export class PoliciesController {
     return collection(req, this.config, `${EM}/assignmentPolicies`, items, page.next, q.select);
   }
 
+  @GraphOperation({
+    id: 'getAssignmentPolicy',
+    summary: 'Get an assignment policy.',
+    status: 200,
+    returns: 'AssignmentPolicy',
+    query: ['$select'],
+    expand: [EXPAND_EXTENSIONS, 'customExtensionStageSettings'],
+    errors: [400, 403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -138,7 +165,15 @@ export class PoliciesController {
     return entity(this.config, `${EM}/assignmentPolicies`, await this.present(p, q.expand), q.select);
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.policy } })
+  @GraphOperation({
+    id: 'replaceAssignmentPolicy',
+    summary: 'Replace an assignment policy.',
+    status: 200,
+    returns: 'AssignmentPolicy',
+    body: 'AssignmentPolicyInput',
+    example: EXAMPLES.policy,
+    errors: [400, 403, 404],
+  })
   @Put(':id')
   async replace(
     @Param('id') id: string,
@@ -159,6 +194,12 @@ export class PoliciesController {
     return entity(this.config, `${EM}/assignmentPolicies`, graphPolicy(row));
   }
 
+  @GraphOperation({
+    id: 'deleteAssignmentPolicy',
+    summary: 'Delete an assignment policy without open requests or active assignments.',
+    status: 204,
+    errors: [403, 404, 409],
+  })
   @Delete(':id')
   @HttpCode(204)
   async remove(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<void> {

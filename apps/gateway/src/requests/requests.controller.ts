@@ -1,4 +1,4 @@
-import { ApiBearerAuth, ApiTags, ApiBody } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import type { RequestRow } from '@entitle/db';
 import { DomainError } from '@entitle/domain';
@@ -24,6 +24,7 @@ import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { RequestsService } from './requests.service';
 import { CancelRequest, ReprocessRequest, ResumeRequest, SubmitRequest } from '@entitle/workflow';
+import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 const REQUEST_FILTER = {
@@ -69,6 +70,14 @@ export class RequestsController {
     @Inject(DirectoryRepository) private readonly directory: DirectoryRepository,
   ) {}
 
+  @GraphOperation({
+    id: 'listAssignmentRequests',
+    summary: 'List the requests the caller may see.',
+    status: 200,
+    returns: 'AssignmentRequestCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400],
+  })
   @Get()
   async list(
     @Query() query: Record<string, unknown>,
@@ -87,6 +96,13 @@ export class RequestsController {
     return collection(req, this.config, `${EM}/assignmentRequests`, items, page.next, q.select);
   }
 
+  @GraphOperation({
+    id: 'cancelAssignmentRequest',
+    summary: 'Cancel a request that has not finished.',
+    status: 200,
+    returns: 'AssignmentRequest',
+    errors: [403, 404, 409],
+  })
   @Post(':id/cancel')
   @HttpCode(200)
   async cancel(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -99,7 +115,16 @@ export class RequestsController {
   }
 
   /** The callback of a launch-and-wait extension (SPEC §4); `/v1.0{CallbackUriPath}` lands here. */
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.resume } })
+  @GraphOperation({
+    id: 'resumeAssignmentRequest',
+    summary: 'Resume a request waiting for a launch-and-wait extension (the Logic App’s callback).',
+    description:
+      'Exactly once: a repeat of the resume that took effect answers 204 again and changes nothing; a resume that comes too late, for another stage or with another answer is a 409 saying which.',
+    status: 204,
+    body: 'ResumeInput',
+    example: EXAMPLES.resume,
+    errors: [400, 403, 404, 409],
+  })
   @Post(':id/resume')
   @HttpCode(204)
   async resume(
@@ -119,6 +144,13 @@ export class RequestsController {
     );
   }
 
+  @GraphOperation({
+    id: 'reprocessAssignmentRequest',
+    summary: 'Reprocess a request whose delivery failed.',
+    status: 200,
+    returns: 'AssignmentRequest',
+    errors: [403, 404, 409, 503],
+  })
   @Post(':id/reprocess')
   @HttpCode(200)
   async reprocess(@Param('id') id: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
@@ -129,7 +161,15 @@ export class RequestsController {
     return this.service.get(requestId, () => undefined);
   }
 
-  @ApiBody({ schema: { type: 'object', example: EXAMPLES.request } })
+  @GraphOperation({
+    id: 'createAssignmentRequest',
+    summary: 'Submit a request; it is processed after the answer (state submitted, status Accepted).',
+    status: 201,
+    returns: 'AssignmentRequest',
+    body: 'AssignmentRequestInput',
+    example: EXAMPLES.request,
+    errors: [400, 403, 404, 409, 503],
+  })
   @Post()
   @HttpCode(201)
   async create(
@@ -148,6 +188,14 @@ export class RequestsController {
     return { '@odata.context': `$metadata#${EM}/assignmentRequests/$entity`, ...created };
   }
 
+  @GraphOperation({
+    id: 'getAssignmentRequest',
+    summary: 'Get a request with its custom extension callout instances.',
+    status: 200,
+    returns: 'AssignmentRequest',
+    expandList: ['accessPackage', 'assignment', 'requestor'],
+    errors: [400, 403, 404],
+  })
   @Get(':id')
   async get(
     @Param('id') id: string,
@@ -194,6 +242,13 @@ export class RequestsController {
     return applySelect(out, q.select);
   }
 
+  @GraphOperation({
+    id: 'listAssignmentRequestHistory',
+    summary: 'The events of a request, oldest first.',
+    status: 200,
+    returns: 'RequestHistory',
+    errors: [403, 404],
+  })
   @Get(':id/history')
   async history(
     @Param('id') id: string,
