@@ -4,7 +4,6 @@ import { boot, ReadinessService } from '@entitle/platform';
 import { Logger } from '@nestjs/common';
 import { APP, AppModule } from './app.module';
 import { graphError } from '@entitle/dto';
-import { sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
 import { adminGate } from './admin/admin-gate';
@@ -32,8 +31,9 @@ async function main(): Promise<void> {
         adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
       );
       const hub = app.get(EventHub);
-      // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
-      fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
+      // Errors raised before a route runs (body parsing, size limit) reach Nest's own Fastify error
+      // handler, which hands them to the global GraphExceptionFilter: they get the Graph envelope
+      // without a second handler here (Fastify warns, FSTWRN004, when one replaces another).
       // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.
       // A declared body over the limit is answered 413 at once, and the rest of the upload is read
       // and dropped, so the client gets the answer instead of a reset connection.
