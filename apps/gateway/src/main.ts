@@ -6,7 +6,8 @@ import { APP, AppModule } from './app.module';
 import { graphError } from '@entitle/dto';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
-import { adminGate } from './admin/admin-gate';
+import fastifyCookie from '@fastify/cookie';
+import { adminCsrfGuard, adminGate } from './admin/admin-gate';
 import { EventHub } from './admin/event-hub';
 import { DirectoryRepository } from '@entitle/db';
 import { TokenService } from '@entitle/identity';
@@ -26,10 +27,14 @@ async function main(): Promise<void> {
       const fastify = app.getHttpAdapter().getInstance();
       const logger = new Logger('Gateway');
       setupOpenApi(app, config);
+      // Cookies of the operators' pages (parsed in an onRequest hook of its own, which runs before
+      // the admin gate's because it is registered first).
+      await app.register(fastifyCookie);
       fastify.addHook(
         'onRequest',
-        adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
+        adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles, config.publicBaseUrl),
       );
+      fastify.addHook('preHandler', adminCsrfGuard(config.publicBaseUrl));
       const hub = app.get(EventHub);
       // Errors raised before a route runs (body parsing, size limit) reach Nest's own Fastify error
       // handler, which hands them to the global GraphExceptionFilter: they get the Graph envelope
