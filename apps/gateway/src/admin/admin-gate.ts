@@ -35,6 +35,10 @@ const isAdminPath = (path: string): boolean => path === '/admin' || path.startsW
  * Options of every cookie of the operators' pages: only sent to /admin, never cross-site
  * (SameSite=Strict), Secure when the gateway is reached over https. `script` marks the one cookie
  * the pages' scripts must read (the XSRF token bull-board's axios echoes); the rest are HttpOnly.
+ * None is signed with @fastify/cookie's signer: the session is a token the issuer signed and the
+ * gate verifies on every request, and the other two are only ever checked through the HMACs the
+ * CSRF helper derives from them, so a second signature would add nothing but a secret that every
+ * replica would have to share.
  */
 export function adminCookieOptions(
   publicBaseUrl: string,
