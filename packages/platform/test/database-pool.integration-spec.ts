@@ -41,7 +41,9 @@ describe('PostgreSQL pool size (DATABASE_POOL_SIZE, real PostgreSQL)', () => {
 
     // The pool's own view: 3 connections busy, the other 5 queries queued for one of them.
     const pool = (ds.driver as unknown as { master: Pool }).master;
-    await eventually(() => expect({ total: pool.totalCount, waiting: pool.waitingCount }).toEqual({ total: 3, waiting: 5 }));
+    await eventually(() =>
+      expect({ total: pool.totalCount, waiting: pool.waitingCount }).toEqual({ total: 3, waiting: 5 }),
+    );
     // PostgreSQL's view: the app's connections, named after the app.
     const open = async (): Promise<number> => {
       const r = await holder!.query<{ n: string }>(
