@@ -318,6 +318,11 @@ describe('operators: sign-in, bull-board and the live waiting view', () => {
       counts: Record<string, number>;
     };
     expect(counts.counts.waiting ?? 0).toBe(0);
+    // The page's own sign-out button carries the token and ends the session.
+    await page.goto(`${gateway}/admin/waiting`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/admin\/login$/);
+    expect((await page.context().cookies()).map((c) => c.name)).not.toContain('entitle_admin');
     await page.close();
   });
 
