@@ -1,5 +1,5 @@
 /**
- * Jest projects: unit (`*.spec.ts` beside the code), integration (`*.integration-spec.ts`, real
+ * Jest projects: unit (`*.spec.ts` beside the code, and `scripts/*.spec.mjs`), integration (`*.integration-spec.ts`, real
  * PostgreSQL and Redis, one cloned database and queue prefix per file) and e2e (`test/e2e`, the
  * five built apps as processes). Tests stay CommonJS; Nest 12 and jose are ESM, so SWC turns them
  * into CJS on the way in (DEPENDENCIES.md pitfall 2).
@@ -24,7 +24,12 @@ const common = {
 
 module.exports = {
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/{apps,packages}/*/src/**/*.spec.ts'] },
+    {
+      ...common,
+      displayName: 'unit',
+      // The repository's own scripts (start:all's log formatting) are plain ESM; SWC takes them too.
+      testMatch: ['<rootDir>/{apps,packages}/*/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.mjs'],
+    },
     {
       ...common,
       displayName: 'integration',

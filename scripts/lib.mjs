@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,21 +69,53 @@ export function startApps(env, { logDir, onExit } = {}) {
   });
 }
 
-export async function waitReady(procs, timeoutMs = 60_000) {
+/**
+ * Waits until every app's readiness answers 200 (all polled at once); `onReady(p)` is called for
+ * each as soon as it is ready. Fails when an app exits first or the deadline passes.
+ */
+export async function waitReady(procs, timeoutMs = 60_000, { onReady } = {}) {
   const deadline = Date.now() + timeoutMs;
-  for (const p of procs) {
-    for (;;) {
-      try {
-        const res = await fetch(p.healthUrl);
-        if (res.status === 200) break;
-      } catch {
-        // not listening yet
+  await Promise.all(
+    procs.map(async (p) => {
+      for (;;) {
+        try {
+          const res = await fetch(p.healthUrl);
+          if (res.status === 200) break;
+        } catch {
+          // not listening yet
+        }
+        if (p.child.exitCode !== null) throw new Error(`${p.app} exited (${p.child.exitCode}) before it was ready`);
+        if (Date.now() > deadline) throw new Error(`${p.app} not ready at ${p.healthUrl} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 250));
       }
-      if (p.child.exitCode !== null) throw new Error(`${p.app} exited (${p.child.exitCode}) before it was ready`);
-      if (Date.now() > deadline) throw new Error(`${p.app} not ready at ${p.healthUrl} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+      onReady?.(p);
+    }),
+  );
+}
+
+/**
+ * Follows a file another process appends to (an app's log): `poll()` hands whatever was added
+ * since the last call to `onText`, decoded as UTF-8 (a character cut between two reads is kept
+ * for the next). The apps write straight into the file, so reading it never slows them down.
+ */
+export function followFile(file, onText) {
+  const fd = fs.openSync(file, 'r');
+  const decoder = new StringDecoder('utf8');
+  const buffer = Buffer.alloc(64 * 1024);
+  let position = 0;
+  return {
+    poll() {
+      for (;;) {
+        const n = fs.readSync(fd, buffer, 0, buffer.length, position);
+        if (n === 0) return;
+        position += n;
+        onText(decoder.write(buffer.subarray(0, n)));
+      }
+    },
+    close() {
+      fs.closeSync(fd);
+    },
+  };
 }
 
 export async function stopApps(procs) {

@@ -28,6 +28,8 @@ const N = int(env.BENCH_N, 5000);
 const WARMUP = int(env.BENCH_WARMUP, Math.min(500, Math.max(20, Math.round(N / 10))));
 const CONCURRENCIES = (env.BENCH_WORKER_CONCURRENCY ?? '32,64').split(',').map((s) => int(s.trim(), 32));
 const INFLIGHT = int(env.BENCH_INFLIGHT, 64);
+// PostgreSQL connections per process, Entitle's apps (DATABASE_POOL_SIZE) and the reference's alike.
+const PG_POOL = int(env.BENCH_PG_POOL, 20);
 const SYSTEMS = (env.BENCH_SYSTEMS ?? 'entitle,reference').split(',').map((s) => s.trim());
 const HARD_TIMEOUT_MS = int(env.BENCH_TIMEOUT_MS, 15 * 60_000);
 const STALL_MS = int(env.BENCH_STALL_MS, 60_000);
@@ -636,6 +638,8 @@ async function runEntitle(concurrency, redis, attempt = 0) {
       BOOTSTRAP_CLIENT_SECRET: `bench-${crypto.randomBytes(16).toString('hex')}`,
       LOG_LEVEL: 'warn',
       WORKER_CONCURRENCY: String(concurrency),
+      // The pool the numbers in the README were measured with, and the reference's (REF_PG_POOL).
+      DATABASE_POOL_SIZE: String(PG_POOL),
     };
     for (const app of ['REQUEST_WORKER', 'CALLOUT_DISPATCHER', 'EXPIRY_SCHEDULER', 'TIMEOUT_REAPER'])
       appEnv[`HEALTH_PORT_${app}`] = String(await freePort());
@@ -810,7 +814,7 @@ async function runReference(concurrency, redis, attempt = 0) {
       REDIS_URL,
       REF_PREFIX: prefix,
       REF_CONCURRENCY: String(concurrency),
-      REF_PG_POOL: '20',
+      REF_PG_POOL: String(PG_POOL),
       REF_TARGET_URL: `${receiver.url}/hooks/bench`,
       REF_PORT: String(frontPort),
       REF_TOKEN_PUBLIC_KEY: publicKey.export({ type: 'spki', format: 'pem' }),

@@ -7,8 +7,9 @@ import { graphError } from '@entitle/dto';
 import { clientError, sendError } from './common/graph-exception.filter';
 import { domainEventServer } from './events/events-log';
 import { setupOpenApi } from './common/openapi';
-import { adminGate } from './admin/admin-gate';
 import { inputGuard } from './common/input-guard.hook';
+import fastifyCookie from '@fastify/cookie';
+import { adminCsrfGuard, adminGate } from './admin/admin-gate';
 import { EventHub } from './admin/event-hub';
 import { DirectoryRepository } from '@entitle/db';
 import { TokenService } from '@entitle/identity';
@@ -30,16 +31,21 @@ async function main(): Promise<void> {
       const fastify = app.getHttpAdapter().getInstance();
       const logger = new Logger('Gateway');
       setupOpenApi(app, config);
+      // Cookies of the operators' pages (parsed in an onRequest hook of its own, which runs before
+      // the admin gate's because it is registered first).
+      await app.register(fastifyCookie);
       fastify.addHook(
         'onRequest',
-        adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles),
+        adminGate(app.get(TokenService), app.get(DirectoryRepository), config.adminOperatorRoles, config.publicBaseUrl),
       );
       // Text PostgreSQL cannot store (NUL, lone surrogates) and hostile nesting, anywhere in the
       // path, query or body, is refused here for every route before a handler runs.
       fastify.addHook('preValidation', inputGuard);
+      fastify.addHook('preHandler', adminCsrfGuard(config.publicBaseUrl));
       const hub = app.get(EventHub);
-      // Errors raised before a route runs (body parsing, size limit) get the Graph envelope too.
-      fastify.setErrorHandler((err, request, reply) => sendError(reply, request, err, logger));
+      // Errors raised before a route runs (body parsing, size limit) reach Nest's own Fastify error
+      // handler, which hands them to the global GraphExceptionFilter: they get the Graph envelope
+      // without a second handler here (Fastify warns, FSTWRN004, when one replaces another).
       // The token endpoint is form-encoded (RFC 6749): Nest's Fastify adapter already parses it.
       // A declared body over the limit is answered 413 at once, and the rest of the upload is read
       // and dropped, so the client gets the answer instead of a reset connection.

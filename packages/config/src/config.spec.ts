@@ -12,6 +12,7 @@ describe('configuration (SPEC §7)', () => {
       publicBaseUrl: 'http://127.0.0.1:3000',
       callbackTimeoutMin: { iso: 'PT5M', seconds: 300 },
       passwordGrant: true,
+      databasePoolSize: 10,
     });
     expect(Object.isFrozen(c)).toBe(true);
   });
@@ -117,5 +118,15 @@ describe('configuration (SPEC §7)', () => {
     expect(() => loadConfig({ KEY_ENCRYPTION_KEY: 'too-short' })).toThrow(
       /KEY_ENCRYPTION_KEY: expected 32 random bytes as 64 hex digits or base64/,
     );
+  });
+
+  it('reads DATABASE_POOL_SIZE as a whole number of connections, and names the variable and the rule otherwise', () => {
+    expect(loadConfig({ DATABASE_POOL_SIZE: '4' }).databasePoolSize).toBe(4);
+    expect(loadConfig({ DATABASE_POOL_SIZE: '' }).databasePoolSize).toBe(10);
+    for (const bad of ['0', '-2', '2.5', 'ten', '1001']) {
+      expect(() => loadConfig({ DATABASE_POOL_SIZE: bad })).toThrow(
+        `DATABASE_POOL_SIZE: expected a whole number 1-1000, got "${bad}"`,
+      );
+    }
   });
 });

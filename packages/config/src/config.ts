@@ -187,6 +187,7 @@ const schema = z.object({
   AUTH_PASSWORD_GRANT: optionalBool(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
   WORKER_CONCURRENCY: positiveInt(16, 1000),
+  DATABASE_POOL_SIZE: positiveInt(10, 1000),
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000),
   RECONCILE_AFTER_MS: positiveInt(15_000, 3_600_000),
   TICK_INTERVAL_MS: positiveInt(500, 60_000),
@@ -289,6 +290,11 @@ export interface AppConfig {
   readonly nodeEnv: NodeEnv;
   readonly isProduction: boolean;
   readonly databaseUrl: string;
+  /**
+   * PostgreSQL connections each app process may open (DATABASE_POOL_SIZE). Operators size it so that
+   * replicas × pool size fits the server's max_connections.
+   */
+  readonly databasePoolSize: number;
   readonly redisUrl: string;
   /** QUEUE_PREFIX as given. */
   readonly queuePrefix: string;
@@ -372,6 +378,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     nodeEnv: e.NODE_ENV,
     isProduction,
     databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
     bullPrefix: `{${e.QUEUE_PREFIX}}`,

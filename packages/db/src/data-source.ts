@@ -21,7 +21,7 @@ export function dataSourceOptions(
     migrationsRun: false,
     logging: false,
     extra: {
-      max: overrides.poolSize ?? 20,
+      max: overrides.poolSize ?? 10,
       application_name: overrides.applicationName ?? 'entitle',
       connectionTimeoutMillis: 5000,
       statement_timeout: 30_000,

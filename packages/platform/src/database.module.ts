@@ -51,7 +51,10 @@ const REPOSITORIES = [
       provide: DataSource,
       inject: [APP_CONFIG, APP_NAME],
       useFactory: async (config: AppConfig, appName: string): Promise<DataSource> => {
-        const ds = createDataSource(config.databaseUrl, { applicationName: `entitle-${appName}`, poolSize: 20 });
+        const ds = createDataSource(config.databaseUrl, {
+          applicationName: `entitle-${appName}`,
+          poolSize: config.databasePoolSize,
+        });
         await ds.initialize();
         try {
           await assertMigrated(ds, config.databaseUrl);

@@ -34,6 +34,9 @@ export class PermanentJobError extends Error {
   }
 }
 
+/** How long a worker waits quietly (info) for PostgreSQL and Redis before it warns. */
+const DEPENDENCY_WARN_AFTER_MS = 3_000;
+
 /**
  * Starts workers only once PostgreSQL and Redis answer, and on shutdown stops taking jobs and
  * lets in-flight ones finish within SHUTDOWN_TIMEOUT_MS before closing for good.
@@ -53,12 +56,15 @@ export class WorkerLifecycle implements BeforeApplicationShutdown {
     this.workers.push(worker);
     worker.concurrency = this.config.workerConcurrency;
     worker.on('error', (err) => this.logger.error(`worker ${queue}: ${err.message}`));
+    const since = Date.now();
     void this.readiness
-      .waitUntilReady((s) =>
-        this.logger.warn(
-          `waiting for dependencies before consuming ${queue}: postgres ${s.postgres.status}, redis ${s.redis.status}`,
-        ),
-      )
+      .waitUntilReady((s) => {
+        const message = `waiting for dependencies before consuming ${queue}: postgres ${s.postgres.status}, redis ${s.redis.status}`;
+        // The first checks run while the app's own connections are still opening: only a
+        // dependency that has not answered for a few seconds is worth a warning.
+        if (Date.now() - since < DEPENDENCY_WARN_AFTER_MS) this.logger.log(message);
+        else this.logger.warn(message);
+      })
       .then(() => {
         if (this.stopping) return;
         this.logger.log(`consuming queue ${queue} (concurrency ${this.config.workerConcurrency})`);

@@ -9,15 +9,26 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DataSource } from 'typeorm';
 import { OAuthError, SignInService } from '../auth/sign-in.service';
-import { ADMIN_COOKIE, readCookie } from './admin-gate';
+import { csrfToken, isPreSessionSecret, newPreSessionSecret, XSRF_COOKIE } from '../common/csrf';
+import {
+  ADMIN_COOKIE,
+  ADMIN_CSRF_AREA,
+  ADMIN_SIGN_IN_COOKIE,
+  ADMIN_SIGN_IN_CSRF_AREA,
+  adminCookieOptions,
+} from './admin-gate';
 import { decodeCursor } from '../common/collection';
 import { EventHub } from './event-hub';
 import { loginPage, waitingPage } from './pages';
 
+/** How long the sign-in page may stay open before its form is refused (its pre-session cookie's life). */
+const SIGN_IN_PAGE_SECONDS = 2 * 3600;
+
 /**
- * The operators' side (SPEC §6, issue 8): sign-in with the password grant into an HttpOnly,
- * SameSite session cookie, the live waiting-requests page and its JSON and server-sent-events
- * feeds. Access to everything but the sign-in page is decided by the admin gate (see main.ts).
+ * The operators' side (SPEC §6): sign-in with the password grant into an HttpOnly, SameSite=Strict
+ * session cookie, the live waiting-requests page and its JSON and server-sent-events feeds. Access
+ * to everything but the sign-in page is decided by the admin gate, and every state-changing request
+ * is checked for its CSRF token by the admin CSRF guard before it gets here (see main.ts).
  */
 @Public()
 @ApiExcludeController()
@@ -34,12 +45,21 @@ export class AdminController {
   ) {}
 
   @Get('login')
-  login(@Query('next') next: string | undefined, @Res() reply: FastifyReply): void {
-    void reply.type('text/html; charset=utf-8').send(loginPage(safeNext(next)));
+  login(@Query('next') next: string | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    // One pre-session secret per browser, kept while it is well-formed, so two open sign-in tabs
+    // both stay valid; its lifetime starts again with every view of the page.
+    const existing = req.cookies[ADMIN_SIGN_IN_COOKIE];
+    const secret = isPreSessionSecret(existing) ? existing : newPreSessionSecret();
+    void reply
+      .setCookie(ADMIN_SIGN_IN_COOKIE, secret, this.cookie({ maxAge: SIGN_IN_PAGE_SECONDS }))
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(loginPage(safeNext(next), csrfToken(secret, ADMIN_SIGN_IN_CSRF_AREA)));
   }
 
   @Post('login')
-  async doLogin(@Body() body: unknown, @Res() reply: FastifyReply): Promise<void> {
+  async doLogin(@Body() body: unknown, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    // Form fields arrive as strings; anything else (a repeated field, JSON) names nothing.
     const field = (name: string): string | undefined => {
       const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
       return typeof v === 'string' ? v : undefined;
@@ -47,31 +67,40 @@ export class AdminController {
     const next = safeNext(field('next'));
     try {
       const issued = await this.signIn.password(field('username'), field('password'));
-      const secure = this.config.publicBaseUrl.startsWith('https:') ? '; Secure' : '';
       void reply
-        .header(
-          'set-cookie',
-          `${ADMIN_COOKIE}=${encodeURIComponent(issued.accessToken)}; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=${issued.expiresIn}${secure}`,
-        )
+        .setCookie(ADMIN_COOKIE, issued.accessToken, this.cookie({ maxAge: issued.expiresIn }))
+        .setCookie(XSRF_COOKIE, csrfToken(issued.accessToken, ADMIN_CSRF_AREA), this.cookie({ script: true }))
+        .clearCookie(ADMIN_SIGN_IN_COOKIE, this.cookie())
         .redirect(next, 303);
     } catch (err) {
       const message = err instanceof OAuthError ? err.description : 'Sign-in failed.';
-      void reply.code(401).type('text/html; charset=utf-8').send(loginPage(next, message));
+      // The CSRF guard has checked the pre-session cookie, so the page can be shown again with it.
+      const secret = req.cookies[ADMIN_SIGN_IN_COOKIE] ?? '';
+      void reply
+        .code(401)
+        .header('cache-control', 'no-store')
+        .type('text/html; charset=utf-8')
+        .send(loginPage(next, csrfToken(secret, ADMIN_SIGN_IN_CSRF_AREA), message));
     }
   }
 
   @Post('logout')
   logout(@Res() reply: FastifyReply): void {
     void reply
-      .header('set-cookie', `${ADMIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/admin; Max-Age=0`)
+      .clearCookie(ADMIN_COOKIE, this.cookie())
+      .clearCookie(XSRF_COOKIE, this.cookie({ script: true }))
       .redirect('/admin/login', 303);
   }
 
   @Get('waiting')
   async page(@Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const subject = await this.tokens.verify(readCookie(req, ADMIN_COOKIE) ?? '');
+    const session = req.cookies[ADMIN_COOKIE] ?? '';
+    const subject = await this.tokens.verify(session);
     const who = await this.directory.findBy(subject.match, subject.value);
-    void reply.type('text/html; charset=utf-8').send(waitingPage(who?.displayName ?? 'signed in'));
+    void reply
+      .header('cache-control', 'no-store')
+      .type('text/html; charset=utf-8')
+      .send(waitingPage(who?.displayName ?? 'signed in', csrfToken(session, ADMIN_CSRF_AREA)));
   }
 
   @Get('api/waiting')
@@ -104,6 +133,10 @@ export class AdminController {
       ) as Promise<Array<{ id: string; displayName: string }>>,
     ]);
     return { total: ages.reduce((n, a) => n + a.waiting, 0), byExtension, ages, catalogs };
+  }
+
+  private cookie(options: { maxAge?: number; script?: boolean } = {}) {
+    return adminCookieOptions(this.config.publicBaseUrl, options);
   }
 
   /** Server-sent events fed by the domain-event bus: the page reloads its rows when something changes. */

@@ -1,3 +1,5 @@
+import { CSRF_FIELD } from '../common/csrf';
+
 /** The operators' pages: plain HTML with a little script, served by the gateway (no build step). */
 
 const STYLE = `
@@ -12,24 +14,31 @@ const STYLE = `
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export function loginPage(next: string, error?: string): string {
+/** The hidden field that carries a form's CSRF token (see common/csrf.ts). */
+const csrfField = (token: string): string => `<input type="hidden" name="${CSRF_FIELD}" value="${esc(token)}">`;
+
+/** A sign-out button; its form carries the session's CSRF token like every state-changing form. */
+export const signOutForm = (csrf: string): string =>
+  `<form method="post" action="/admin/logout">${csrfField(csrf)}<button>Sign out</button></form>`;
+
+export function loginPage(next: string, csrf: string, error?: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Entitle — sign in</title><style>${STYLE}
   .box{max-width:22rem;margin:5rem auto;background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:1.5rem}
   .box input{width:100%;box-sizing:border-box;margin:.3rem 0 .8rem}</style></head><body>
   <div class="box"><h1>Entitle operations</h1>
   ${error ? `<p class="late" role="alert">${esc(error)}</p>` : ''}
   <form method="post" action="/admin/login">
-    <input type="hidden" name="next" value="${esc(next)}">
+    ${csrfField(csrf)}<input type="hidden" name="next" value="${esc(next)}">
     <label for="username">User principal name</label><input id="username" name="username" autocomplete="username" required>
     <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
     <button type="submit">Sign in</button>
   </form><p class="muted">Global Administrators and Identity Governance Administrators may operate.</p></div></body></html>`;
 }
 
-export function waitingPage(user: string): string {
+export function waitingPage(user: string, csrf: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Entitle — waiting requests</title><style>${STYLE}</style></head><body>
   <header><a href="/admin/waiting">Waiting requests</a><a href="/admin/queues">Queues</a><span class="muted" style="color:#cfe">${esc(user)}</span>
-  <form method="post" action="/admin/logout"><button>Sign out</button></form></header>
+  ${signOutForm(csrf)}</header>
   <main>
     <div class="cards"><div class="card"><div class="muted">Waiting for a callback</div><div id="total" style="font-size:1.8rem">–</div><div id="live" class="muted">connecting…</div></div>
       <div class="card"><div class="muted">By extension</div><div id="byext"></div></div>
@@ -81,4 +90,17 @@ export function waitingPage(user: string): string {
   setInterval(render, 1000);
   load(false);
   </script></body></html>`;
+}
+
+/** The gate's refusal for a signed-in person who may not use the page (403). */
+export function forbiddenPage(why: string, csrf: string | undefined): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Entitle — forbidden</title></head><body style="font-family:system-ui;margin:3rem"><h1>403 — not allowed</h1><p>${esc(why)}</p>${csrf ? signOutForm(csrf) : ''}</body></html>`;
+}
+
+/** A state-changing form whose CSRF token is missing or wrong, or that another site sent (403). */
+export function csrfRefusedPage(signIn: boolean): string {
+  const back = signIn
+    ? '<a href="/admin/login">Open the sign-in page again</a>'
+    : '<a href="/admin/waiting">Back to the operators\' pages</a>';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Entitle — form refused</title></head><body style="font-family:system-ui;margin:3rem"><h1>403 — form refused</h1><p>This form did not come from Entitle's own page, or the page is out of date (its security token is missing or does not match your session). Nothing was changed.</p><p>${back} and try again.</p></body></html>`;
 }

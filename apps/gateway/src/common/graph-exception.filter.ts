@@ -12,11 +12,26 @@ interface ErrorAnswer {
   message: string;
 }
 
+function isFastifyClientError(err: unknown): err is Error & { statusCode: number; code: string } {
+  const e = err as { statusCode?: unknown; code?: unknown } | undefined;
+  return (
+    err instanceof Error &&
+    typeof e?.code === 'string' &&
+    e.code.startsWith('FST_') &&
+    typeof e.statusCode === 'number' &&
+    e.statusCode >= 400 &&
+    e.statusCode < 500
+  );
+}
+
 /** Maps anything thrown to Graph's error envelope, with a message a person can act on (SPEC §2). */
 export function answerFor(err: unknown): ErrorAnswer {
   if (isDomainError(err)) {
     return { status: statusOf(err.code), code: err.code, message: err.message };
   }
+  // Nest's Fastify adapter wraps Fastify's own 4xx errors (body parsing, size limit, media type)
+  // in an HttpException; the Fastify error underneath has the code that says what went wrong.
+  if (err instanceof HttpException && isFastifyClientError(err.cause)) return answerFor(err.cause);
   if (err instanceof HttpException) {
     const status = err.getStatus();
     const body = err.getResponse();
