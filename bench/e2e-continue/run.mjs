@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark e2e-continue (issue 5): N adminAdd requests through three launch-and-continue stages
+// Benchmark e2e-continue: N adminAdd requests through three launch-and-continue stages
 // (assignmentRequestCreated, assignmentRequestApproved, assignmentRequestGranted) to a local HTTP
 // receiver, on Entitle (the five apps as processes) and on a raw reference built directly on
 // bullmq + pg + undici that does the same commits, queue hops and outbound calls per request.

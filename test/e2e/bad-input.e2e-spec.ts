@@ -1,7 +1,7 @@
 import { startSystem, type System } from './support';
 
 /**
- * Bad input never produces a 5xx and never leaves a row behind (issue 4): hostile $filter strings,
+ * Bad input never produces a 5xx and never leaves a row behind: hostile $filter strings,
  * malformed JSON, wrong types, unknown enum values and oversized bodies are refused with a 4xx in
  * Graph's error envelope.
  */

@@ -84,13 +84,19 @@ describe('the edge', () => {
   }
 
   it('every property of every GET route in the OpenAPI document can be $selected, on collections and entities', async () => {
+    // Capability callback URLs answer only their token's holder, with a fixed shape (no OData options).
     const gets = routes.filter(
-      (x) => x.method === 'GET' && /^\/(v1\.0|beta)\//.test(x.path) && !x.path.startsWith('/v1.0/$'),
+      (x) =>
+        x.method === 'GET' &&
+        /^\/(v1\.0|beta)\//.test(x.path) &&
+        !x.path.startsWith('/v1.0/$') &&
+        !x.path.includes('/customExtensionCallbacks/'),
     );
     expect(gets.length).toBeGreaterThan(30);
     for (const route of gets) {
       const url = fill(route, (param) => fixtureIdFor(route.path, param, r));
-      const keys = await checkSelectable(url);
+      // The reviewer's own approvals answer only for an approver.
+      const keys = await checkSelectable(url, route.path.includes("on='reviewer'") ? r.approverToken : s.token);
       if (!url.endsWith('/history')) expect({ url, id: keys.includes('id') }).toEqual({ url, id: true });
     }
     // $expand adds navigation properties, and those are selectable with it.
@@ -364,7 +370,12 @@ describe('the edge', () => {
           const path = fill(route, (p) => (p === param ? encodeURIComponent(garbage) : fixtureIdFor(route.path, p, r)));
           const res = await raw(route.method, path);
           // Reads answer 404 (the id names nothing); writes may refuse their missing body first (400).
-          const expected = route.method === 'GET' || res.status !== 400 ? 404 : 400;
+          // A capability URL answers every mismatch with the same 401, so instance ids cannot be probed.
+          const expected = route.path.includes('/customExtensionCallbacks/')
+            ? 401
+            : route.method === 'GET' || res.status !== 400
+              ? 404
+              : 400;
           expect({ route: `${route.method} ${route.path}`, param, garbage, status: res.status }).toEqual({
             route: `${route.method} ${route.path}`,
             param,

@@ -210,6 +210,8 @@ export async function everyResource(s: System, label: string): Promise<EveryReso
 export function fixtureIdFor(path: string, param: string, r: EveryResource): string {
   if (param === 'catalogId') return r.catalogId;
   if (param === 'stageId') return r.approvalStageId;
+  // filterByCurrentUser(on='{on}') takes which side of the request the caller is on.
+  if (param === 'on') return 'target';
   const before =
     path
       .slice(0, path.indexOf(`{${param}}`))

@@ -3,7 +3,7 @@ import { eventually } from '@entitle/testing';
 import { adminAdd, resumeBody, scenarioViaApi, startSystem, type System } from './support';
 
 /**
- * Exactly-once resume (SPEC §4, issue 6): many identical and conflicting resumes at once have one
+ * Exactly-once resume (SPEC §4): many identical and conflicting resumes at once have one
  * effect, and a resume racing the callback deadline ends in exactly one of the two outcomes,
  * consistent across the request, the callout instance and the history.
  */

@@ -27,6 +27,8 @@ export interface System {
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }>;
   /** Starts `name` again (after it died or was stopped), with `extra` on top of the system's environment. */
   restart(name: AppName, extra?: Record<string, string>): Promise<RunningApp>;
+  /** Starts one more replica of `name` (they share the database and queues). */
+  addReplica(name: AppName, extra?: Record<string, string>): Promise<RunningApp>;
   /** Whether the running `name` process has exited. */
   dead(name: AppName): boolean;
   stop(): Promise<void>;
@@ -78,6 +80,11 @@ export async function startSystem(label: string, extra: Record<string, string> =
     async restart(name, extra = {}) {
       const i = apps.findIndex((a) => a.name === name);
       if (i >= 0) await (apps.splice(i, 1)[0] as RunningApp).stop('SIGKILL');
+      const started = await startApp(name, { ...env, ...extra });
+      apps.push(started);
+      return started;
+    },
+    async addReplica(name, extra = {}) {
       const started = await startApp(name, { ...env, ...extra });
       apps.push(started);
       return started;

@@ -69,6 +69,12 @@ describe('callout dispatcher: send (real PostgreSQL, Redis and HTTP receiver)', 
         Stage: 'assignmentRequestCreated',
       },
       traceparent: null,
+      catalogId: s.catalog.id,
+      onCallbackTimeout: null,
+      onCalloutFailure: null,
+      maximumDurationSeconds: null,
+      heartbeatTimeoutSeconds: null,
+      capabilityEnabled: false,
     });
     return { requestId: id, calloutId };
   }

@@ -15,6 +15,7 @@ import { ApprovalsController } from './approvals/approvals.controller';
 import { AssignmentsController } from './assignments/assignments.controller';
 import { AdminModule } from './admin/admin.module';
 import { AuthGuard } from './auth/auth.guard';
+import { CallbacksController } from './callbacks/callbacks.controller';
 import { IdentityModule } from './auth/identity.module';
 import { CatalogsController } from './catalogs/catalogs.controller';
 import { GraphExceptionFilter } from './common/graph-exception.filter';
@@ -56,6 +57,7 @@ export class AppModule {
         DirectoryController,
         RoleAssignmentsController,
         RequestsController,
+        CallbacksController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GraphExceptionFilter },

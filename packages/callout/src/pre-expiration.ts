@@ -25,6 +25,12 @@ export function preExpirationCallout(d: DueMoment, stage: Stage, traceparent: st
     endpoint: d.extension.endpoint,
     authentication: d.extension.authentication,
     timeoutMs: d.extension.timeoutMs,
+    catalogId: d.catalog.id,
+    onCallbackTimeout: null,
+    onCalloutFailure: d.extension.onCalloutFailure,
+    maximumDurationSeconds: null,
+    heartbeatTimeoutSeconds: null,
+    capabilityEnabled: false,
     payload: buildPreExpirationPayload({
       requestId: d.requestId,
       calloutId: id,

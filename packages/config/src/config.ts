@@ -184,6 +184,8 @@ const schema = z.object({
   BOOTSTRAP_CLIENT_ID: z.string().optional(),
   BOOTSTRAP_CLIENT_SECRET: z.string().optional(),
   CALLBACK_TIMEOUT_MIN: duration('PT5M'),
+  CALLBACK_MAXIMUM_DURATION: duration('P365D'),
+  CALLBACK_TOKEN_GRACE: duration('P7D'),
   AUTH_PASSWORD_GRANT: optionalBool(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
   WORKER_CONCURRENCY: positiveInt(16, 1000),
@@ -310,6 +312,10 @@ export interface AppConfig {
   /** AES-256 key that seals the signing keys' private parts in PostgreSQL (KEY_ENCRYPTION_KEY). */
   readonly keyEncryptionKey: Buffer | undefined;
   readonly callbackTimeoutMin: { readonly iso: string; readonly seconds: number };
+  /** Highest accepted callbackConfiguration.maximumDuration (SPEC-2 §10.1). */
+  readonly callbackMaximumDuration: { readonly iso: string; readonly seconds: number };
+  /** How long a capability token still answers after its wait ended (SPEC-2 §10.4). */
+  readonly callbackTokenGrace: { readonly iso: string; readonly seconds: number };
   readonly passwordGrant: boolean;
   readonly logLevel: string;
   readonly workerConcurrency: number;
@@ -338,7 +344,7 @@ export interface AppConfig {
 }
 
 /**
- * OpenTelemetry tracing (issue 8): on only when OTEL_EXPORTER_OTLP_ENDPOINT or
+ * OpenTelemetry tracing: on only when OTEL_EXPORTER_OTLP_ENDPOINT or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set and OTEL_SDK_DISABLED is not true. The SDK reads the
  * rest of its standard variables itself (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER,
  * OTEL_BSP_*, OTEL_RESOURCE_ATTRIBUTES).
@@ -390,6 +396,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     bootstrapClientSecret: e.BOOTSTRAP_CLIENT_SECRET || undefined,
     keyEncryptionKey: e.KEY_ENCRYPTION_KEY,
     callbackTimeoutMin: Object.freeze(e.CALLBACK_TIMEOUT_MIN),
+    callbackMaximumDuration: Object.freeze(e.CALLBACK_MAXIMUM_DURATION),
+    callbackTokenGrace: Object.freeze(e.CALLBACK_TOKEN_GRACE),
     passwordGrant,
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.WORKER_CONCURRENCY,

@@ -7,8 +7,12 @@ export const DOMAIN_ERROR_CODES = [
   // 400: the input is wrong
   'BadRequest',
   'InvalidProperty',
+  'InvalidStageSettingPolicy',
+  'InstanceMismatch',
+  'InsecureEndpoint',
   // 401 / 403: the caller
   'InvalidAuthenticationToken',
+  'InvalidCallbackToken',
   'Authorization_RequestDenied',
   // 404
   'NotFound',
@@ -20,7 +24,11 @@ export const DOMAIN_ERROR_CODES = [
   'AlreadyResumed',
   'NotWaitingForCallback',
   'StageMismatch',
-  'RequestNotWaiting',
+  // 410: a capability token that no longer answers
+  'CallbackTokenSuperseded',
+  'CallbackTokenExpired',
+  // 429
+  'TooManyHeartbeats',
   // 503
   'ServiceUnavailable',
 ] as const;

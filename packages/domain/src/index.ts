@@ -9,3 +9,4 @@ export * from './resume';
 export * from './schedule';
 export * from './self-service';
 export * from './stages';
+export * from './waits';

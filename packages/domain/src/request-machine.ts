@@ -1,5 +1,6 @@
 import { DomainError } from './errors';
 import type { Stage } from './stages';
+import type { FailurePolicy } from './waits';
 
 /**
  * The request state machine (SPEC §1, §2.4, §7a). Pure functions: `advance` plans what the request
@@ -203,20 +204,37 @@ function failed(request: RequestSnapshot, status: string): RequestSnapshot {
   return { type: request.type, state: 'deliveryFailed', status, step: 'finished', stepStarted: false };
 }
 
+function denied(request: RequestSnapshot, status: string): RequestSnapshot {
+  return { type: request.type, state: 'denied', status, step: 'finished', stepStarted: false };
+}
+
 /**
- * A callout finished sending. Launch and continue goes on either way (SPEC §7a: a failed callout is
- * recorded, not fatal). Launch and wait fails the request if the callout could not be delivered, and
- * otherwise keeps waiting for the resume.
+ * A callout finished sending. What a failure means is the binding's failure policy (SPEC-2 §10.2);
+ * without one, part 1's behaviour: launch and continue goes on either way (a failed callout is
+ * recorded, not fatal), launch and wait fails the request. A delivered wait keeps waiting.
  */
 export function applyCalloutOutcome(
   request: RequestSnapshot,
   stage: Stage,
-  outcome: { readonly delivered: boolean; readonly waits: boolean },
+  outcome: { readonly delivered: boolean; readonly waits: boolean; readonly policy?: FailurePolicy | null },
 ): RequestSnapshot {
   requireStartedAt(request, stage, 'a callout outcome');
-  if (!outcome.waits) return moveOn(request);
-  if (!outcome.delivered) return failed(request, STATUS.deliveryFailed);
-  return request;
+  if (outcome.delivered) return outcome.waits ? request : moveOn(request);
+  switch (outcome.policy ?? null) {
+    case null:
+      return outcome.waits ? failed(request, STATUS.deliveryFailed) : moveOn(request);
+    case 'fail':
+      return failed(request, STATUS.deliveryFailed);
+    case 'continue':
+      return moveOn(request);
+    case 'deny':
+      return denied(request, STATUS.deliveryFailed);
+  }
+}
+
+/** What a failure policy did to the request, for the history and for approvers (null: nothing). */
+export function policyOutcome(policy: FailurePolicy | null | undefined): 'continued' | 'denied' | 'failed' {
+  return policy === 'continue' ? 'continued' : policy === 'deny' ? 'denied' : 'failed';
 }
 
 export type ResumeDecision = 'continue' | 'denied' | 'canceled';
@@ -237,11 +255,17 @@ export function applyResume(request: RequestSnapshot, stage: Stage, decision: Re
 }
 
 /**
- * The callback deadline passed without a resume: the request fails, if it still waits at that
- * stage. (The reaper decides this for a whole batch in SQL; packages/db pins that statement to
- * this function for every request state.)
+ * The callback wait timed out (its earliest clock ran out, SPEC-2 §10.1) and the binding's policy
+ * decides: `continue` goes on as if resumed without a state, `deny` denies, `fail` or none fails the
+ * request with status CallbackTimedOut. Only a request that still waits at that stage changes.
+ * (The reaper decides this for a whole batch in SQL; packages/db pins that statement to this
+ * function for every request state.)
  */
-export function applyCallbackTimeout(request: RequestSnapshot, stage: Stage): RequestSnapshot {
+export function applyCallbackTimeout(
+  request: RequestSnapshot,
+  stage: Stage,
+  policy: FailurePolicy | null = null,
+): RequestSnapshot {
   requireStartedAt(request, stage, 'a callback timeout');
   if (request.status !== STATUS.waiting) {
     throw new DomainError(
@@ -249,6 +273,8 @@ export function applyCallbackTimeout(request: RequestSnapshot, stage: Stage): Re
       `the request does not wait for a callback (status ${request.status})`,
     );
   }
+  if (policy === 'continue') return moveOn(request);
+  if (policy === 'deny') return denied(request, STATUS.callbackTimedOut);
   return failed(request, STATUS.callbackTimedOut);
 }
 

@@ -93,6 +93,19 @@ describe('decideResume (SPEC §4 decision table)', () => {
     expect(codeOf(() => decideResume(request, inst, ans, 'i1'))).toBe(code);
   });
 
+  it('a waiting instance whose deadline passed (by the database clock) times out instead', () => {
+    expect(decideResume(waitingAtCreated, instance({ due: true }), answer(), 'i1')).toEqual({ kind: 'timeOut' });
+    // A repeat of the resume that took effect stays a repeat, whatever the clock says.
+    expect(
+      decideResume(
+        waitingAtCreated,
+        instance({ status: 'callbackReceived', resumeFingerprint: 'fp-a', due: true }),
+        answer(),
+        'i1',
+      ),
+    ).toEqual({ kind: 'repeat' });
+  });
+
   it('the very answer that took effect is a repeat: 204 and nothing changes', () => {
     expect(
       decideResume(

@@ -11,6 +11,8 @@ export interface ResumedInstance {
   readonly status: CalloutInstanceStatus | string;
   /** Fingerprint of the resume that took effect, if one did. */
   readonly resumeFingerprint: string | null;
+  /** The database clock says the wait's earliest deadline has passed (SPEC-2 §0.1). */
+  readonly due?: boolean;
 }
 
 export interface ResumeAnswer {
@@ -24,7 +26,12 @@ export type ResumeVerdict =
   /** The very resume that already took effect: answer 204 and change nothing. */
   | { readonly kind: 'repeat' }
   /** The resume takes effect: the request moves to `next`. */
-  | { readonly kind: 'apply'; readonly next: RequestSnapshot };
+  | { readonly kind: 'apply'; readonly next: RequestSnapshot }
+  /**
+   * The wait's deadline passed, though nothing recorded it yet: the caller records the timeout (as
+   * the reaper would) in its own transaction, and then answers 409 CallbackTimedOut.
+   */
+  | { readonly kind: 'timeOut' };
 
 /**
  * The resume decision table (SPEC §4): exactly once by construction. Called with the request and
@@ -38,6 +45,7 @@ export type ResumeVerdict =
  * | callbackReceived, other answer    | any                     | 409 AlreadyResumed                        |
  * | callbackTimedOut                  | any                     | 409 CallbackTimedOut                      |
  * | not waitingForCallback            | any                     | 409 NotWaitingForCallback                 |
+ * | waiting, but its deadline passed  | any                     | timeOut, then 409 CallbackTimedOut        |
  * | waiting at another stage          | any                     | 409 StageMismatch                         |
  * | waiting                           | ended (e.g. canceled)   | 409 NotWaitingForCallback                 |
  * | waiting at the answer's stage     | waits there             | apply (deny/cancel only where allowed)    |
@@ -73,6 +81,7 @@ export function decideResume(
       `callout instance ${instance.id} does not wait for a callback (it is ${instance.status})`,
     );
   }
+  if (instance.due) return { kind: 'timeOut' };
   if (instance.stage !== answer.stage) {
     throw new DomainError(
       'StageMismatch',

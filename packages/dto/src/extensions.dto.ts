@@ -70,6 +70,9 @@ const shape = z
         '@odata.type': nestedType(CALLBACK_CONFIG),
         timeoutDuration: z.string().nullish(),
         durationBeforeTimeout: z.string().nullish(),
+        maximumDuration: z.string().nullish(),
+        heartbeatTimeout: z.string().nullish(),
+        isCapabilityUrlEnabled: z.boolean().nullish(),
       })
       .loose()
       .nullish(),
@@ -89,6 +92,10 @@ export interface ExtensionInput {
   timeoutMs: number;
   maximumRetries: number;
   callbackTimeoutSeconds: number | null;
+  /** The wait's hard cap (SPEC-2 §10.1); null means the timeout itself. */
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityUrlEnabled: boolean;
 }
 
 export interface ExtensionRules {
@@ -96,6 +103,10 @@ export interface ExtensionRules {
   path: 'v1' | 'legacy';
   /** CALLBACK_TIMEOUT_MIN in seconds. */
   callbackMinSeconds: number;
+  /** CALLBACK_MAXIMUM_DURATION in seconds. */
+  callbackMaximumSeconds: number;
+  /** Refuses capability URLs on a plain-http endpoint (production, unless the host is allowed). */
+  refuseInsecureCapability?: (url: string) => string | undefined;
   /** Checks a target URL (link-local, metadata, private addresses); returns a reason to refuse. */
   refuseUrl: (url: string) => string | undefined;
   /** On PUT: the stored type (a PUT never changes the type; /convert does). */
@@ -226,8 +237,11 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
   if (maximumRetries < 0 || maximumRetries > 10)
     throw bad(`clientConfiguration.maximumRetries: must be from 0 to 10, got ${maximumRetries}`);
 
-  // callbackConfiguration: present = launch and wait.
+  // callbackConfiguration: present = launch and wait, with the three clocks of SPEC-2 §10.1.
   let callbackTimeoutSeconds: number | null = null;
+  let maximumDurationSeconds: number | null = null;
+  let heartbeatTimeoutSeconds: number | null = null;
+  let capabilityUrlEnabled = false;
   const cb = b.callbackConfiguration;
   if (cb) {
     if (extensionType !== 'assignmentRequest') {
@@ -235,20 +249,43 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
         `callbackConfiguration: only assignment request workflow extensions can wait for a callback; a ${extensionType === 'preExpiration' ? 'pre-expiration' : 'legacy'} extension cannot`,
       );
     }
+    const duration = (name: string, raw: string): number => {
+      const seconds = parseIsoDuration(raw);
+      if (seconds === undefined)
+        throw bad(`callbackConfiguration.${name}: ${JSON.stringify(raw)} is not an ISO-8601 duration such as PT1H`);
+      return seconds;
+    };
+    const min = formatIsoDuration(rules.callbackMinSeconds);
     const raw = cb.timeoutDuration ?? cb.durationBeforeTimeout;
     if (!raw) throw bad('callbackConfiguration.timeoutDuration: required (an ISO-8601 duration such as PT1H)');
-    const seconds = parseIsoDuration(raw);
-    if (seconds === undefined)
-      throw bad(
-        `callbackConfiguration.timeoutDuration: ${JSON.stringify(raw)} is not an ISO-8601 duration such as PT1H`,
-      );
-    if (seconds < rules.callbackMinSeconds) {
-      throw bad(
-        `callbackConfiguration.timeoutDuration: ${raw} is below the minimum ${formatIsoDuration(rules.callbackMinSeconds)}`,
-      );
-    }
+    const seconds = duration('timeoutDuration', raw);
+    if (seconds < rules.callbackMinSeconds)
+      throw bad(`callbackConfiguration.timeoutDuration: ${raw} is below the minimum ${min}`);
     if (seconds > P14D) throw bad(`callbackConfiguration.timeoutDuration: ${raw} is above the maximum P14D`);
     callbackTimeoutSeconds = seconds;
+    if (cb.maximumDuration) {
+      const max = duration('maximumDuration', cb.maximumDuration);
+      const cap = formatIsoDuration(rules.callbackMaximumSeconds);
+      if (max < seconds || max > rules.callbackMaximumSeconds)
+        throw bad(
+          `callbackConfiguration.maximumDuration: ${cb.maximumDuration} must be from the timeoutDuration (${raw}) to ${cap} (CALLBACK_MAXIMUM_DURATION)`,
+        );
+      maximumDurationSeconds = max;
+    }
+    if (cb.heartbeatTimeout) {
+      const beat = duration('heartbeatTimeout', cb.heartbeatTimeout);
+      if (beat < rules.callbackMinSeconds || beat > seconds)
+        throw bad(
+          `callbackConfiguration.heartbeatTimeout: ${cb.heartbeatTimeout} must be from ${min} to the timeoutDuration (${raw})`,
+        );
+      heartbeatTimeoutSeconds = beat;
+    }
+    capabilityUrlEnabled = cb.isCapabilityUrlEnabled === true;
+    if (capabilityUrlEnabled) {
+      const insecure = rules.refuseInsecureCapability?.(targetUrl);
+      if (insecure)
+        throw new DomainError('InsecureEndpoint', `callbackConfiguration.isCapabilityUrlEnabled: ${insecure}`);
+    }
   }
 
   return {
@@ -261,5 +298,8 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
     timeoutMs,
     maximumRetries,
     callbackTimeoutSeconds,
+    maximumDurationSeconds,
+    heartbeatTimeoutSeconds,
+    capabilityUrlEnabled,
   };
 }

@@ -32,32 +32,103 @@ export interface RequestView {
 
 export interface CalloutView {
   id: string;
+  requestId: string | null;
+  assignmentId: string | null;
   customExtensionId: string;
+  catalogId: string | null;
   stage: string;
   status: string;
   detail: string | null;
   externalCorrelationId: string | null;
   sendState: string;
+  heldReason: string | null;
+  waits: boolean;
   attemptCount: number;
+  replayCount: number;
+  lastAttemptAt: Date | null;
+  nextAttemptAt: Date | null;
+  failedAt: Date | null;
+  errorCode: string | null;
   lastHttpStatus: number | null;
-  lastError: string | null;
   deadlineAt: Date | null;
+  heartbeatDeadlineAt: Date | null;
+  hardDeadlineAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  heartbeatCount: number;
+  progressDetail: string | null;
+  createdAt: Date;
 }
 
-export function graphCalloutInstance(c: CalloutView): Record<string, unknown> {
+const DELIVERY_STATE: Record<string, string> = {
+  sending: 'pending',
+  sent: 'delivered',
+  failed: 'failed',
+  held: 'held',
+  skipped: 'skipped',
+};
+
+export const CALLOUT_INSTANCE_PROPERTIES = [
+  'id',
+  'customExtensionId',
+  'status',
+  'detail',
+  'externalCorrelationId',
+  'stage',
+  'catalogId',
+  'accessPackageAssignmentRequestId',
+  'accessPackageAssignmentId',
+  'waitsForCallback',
+  'deliveryState',
+  'heldReason',
+  'attemptCount',
+  'replayCount',
+  'lastAttemptDateTime',
+  'nextAttemptDateTime',
+  'failedDateTime',
+  'errorCode',
+  'lastHttpStatus',
+  'deadlineDateTime',
+  'heartbeatDeadlineDateTime',
+  'hardDeadlineDateTime',
+  'lastHeartbeatDateTime',
+  'heartbeatCount',
+  'progressDetail',
+  'createdDateTime',
+] as const;
+
+/**
+ * A callout instance (SPEC §2.4, SPEC-2 §9.1): Graph's five properties with their part-1 meaning,
+ * then where delivery stands (`deliveryState`) and the wait's three clocks.
+ */
+export function graphCalloutInstance(c: CalloutView): GraphShape<typeof CALLOUT_INSTANCE_PROPERTIES> {
+  const waiting = c.status === 'waitingForCallback';
   return {
     id: c.id,
     customExtensionId: c.customExtensionId,
     status: c.status,
     detail: c.detail,
     externalCorrelationId: c.externalCorrelationId,
-    // Beyond Graph: where delivery stands, for operators and clients that want it.
     stage: c.stage,
-    sendState: c.sendState,
+    catalogId: c.catalogId,
+    accessPackageAssignmentRequestId: c.requestId,
+    accessPackageAssignmentId: c.requestId ? null : c.assignmentId,
+    waitsForCallback: c.waits,
+    deliveryState: DELIVERY_STATE[c.sendState] ?? c.sendState,
+    heldReason: c.sendState === 'held' ? c.heldReason : null,
     attemptCount: c.attemptCount,
+    replayCount: c.replayCount,
+    lastAttemptDateTime: iso(c.lastAttemptAt),
+    nextAttemptDateTime: c.sendState === 'sending' ? iso(c.nextAttemptAt) : null,
+    failedDateTime: iso(c.failedAt),
+    errorCode: c.errorCode,
     lastHttpStatus: c.lastHttpStatus,
-    lastError: c.lastError,
-    callbackDeadlineDateTime: iso(c.deadlineAt),
+    deadlineDateTime: c.waits ? iso(c.deadlineAt) : null,
+    heartbeatDeadlineDateTime: waiting ? iso(c.heartbeatDeadlineAt) : null,
+    hardDeadlineDateTime: c.waits ? iso(c.hardDeadlineAt) : null,
+    lastHeartbeatDateTime: iso(c.lastHeartbeatAt),
+    heartbeatCount: c.heartbeatCount,
+    progressDetail: c.progressDetail,
+    createdDateTime: iso(c.createdAt),
   };
 }
 
@@ -103,6 +174,10 @@ export interface EventView {
   httpStatus: number | null;
   attempt: number | null;
   requestorMessage: string | null;
+  errorCode: string | null;
+  replayId: string | null;
+  via: string | null;
+  deadlineAt: Date | null;
 }
 
 export const EVENT_PROPERTIES = [
@@ -118,6 +193,10 @@ export const EVENT_PROPERTIES = [
   'httpStatus',
   'attempt',
   'requestorMessage',
+  'errorCode',
+  'replayId',
+  'via',
+  'deadlineDateTime',
 ] as const;
 
 export function graphEvent(e: EventView): GraphShape<typeof EVENT_PROPERTIES> {
@@ -134,6 +213,10 @@ export function graphEvent(e: EventView): GraphShape<typeof EVENT_PROPERTIES> {
     httpStatus: e.httpStatus,
     attempt: e.attempt,
     requestorMessage: e.requestorMessage,
+    errorCode: e.errorCode,
+    replayId: e.replayId,
+    via: e.via,
+    deadlineDateTime: iso(e.deadlineAt),
   };
 }
 

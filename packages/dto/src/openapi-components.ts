@@ -139,6 +139,34 @@ export const tokenRequestSchema = z.object({
   scope: z.string().optional().meta({ description: 'Accepted and ignored (every token is for this API).' }),
 });
 
+export const heartbeatInputSchema = z.object({
+  extendBy: z.string().nullish().meta({
+    description:
+      'ISO-8601 duration (PT1S–P365D): the soft deadline becomes at least now + extendBy, up to the hard deadline.',
+  }),
+  progressDetail: z
+    .string()
+    .max(1000)
+    .nullish()
+    .meta({ description: 'Replaces the instance’s progress detail; approvers see it, requestors never do.' }),
+});
+
+const capabilityResumeInput = resumeInput.partial().extend({
+  data: resumeData
+    .extend({
+      stage: z.enum(STAGES).optional(),
+      customExtensionStageInstanceId: resumeData.shape.customExtensionStageInstanceId
+        .optional()
+        .meta({ description: 'If sent, the instance of this URL.' }),
+      state: z
+        .enum(['denied', 'canceled'])
+        .nullish()
+        .meta({ description: 'Omit to continue the request; denied or canceled ends it.' }),
+    })
+    .partial()
+    .optional(),
+});
+
 export const REQUEST_BODIES = {
   TokenRequest: tokenRequestSchema,
   UserInput: createUserSchema,
@@ -159,6 +187,8 @@ export const REQUEST_BODIES = {
   AssignmentPolicyInput: policyBodyShape,
   AssignmentRequestInput: createAssignmentRequestSchema,
   ResumeInput: resumeInput,
+  CapabilityResumeInput: capabilityResumeInput,
+  HeartbeatInput: heartbeatInputSchema,
   ApprovalDecisionInput: approvalDecisionSchema,
 } satisfies Record<string, z.ZodType>;
 
@@ -195,6 +225,8 @@ export const RESPONSES = {
   AssignmentPolicy: r.assignmentPolicyResponse,
   AssignmentPolicyCollection: r.assignmentPolicyCollectionResponse,
   CustomExtensionCalloutInstance: r.calloutInstanceResponse,
+  HeartbeatResult: r.heartbeatResponse,
+  CallbackStatus: r.callbackStatusResponse,
   Assignment: r.assignmentResponse,
   AssignmentCollection: r.assignmentCollectionResponse,
   AssignmentRequest: r.assignmentRequestResponse,

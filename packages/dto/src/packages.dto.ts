@@ -1,4 +1,13 @@
-import { DomainError, parseIsoDuration, parseStage, type Stage, STAGES } from '@entitle/domain';
+import {
+  checkStagePolicies,
+  DomainError,
+  FAILURE_POLICIES,
+  type FailurePolicy,
+  parseIsoDuration,
+  parseStage,
+  type Stage,
+  STAGES,
+} from '@entitle/domain';
 import { displayName } from './directory.dto';
 import { z } from './errors-map';
 import { enumValue, guid, isoDateTime, validationError } from './validation';
@@ -134,7 +143,16 @@ const policyShape = z
       .loose()
       .nullish(),
     customExtensionStageSettings: z
-      .array(z.object({ stage: z.string(), customExtension: z.object({ id: guid }).loose() }).loose())
+      .array(
+        z
+          .object({
+            stage: z.string(),
+            customExtension: z.object({ id: guid }).loose(),
+            onCallbackTimeout: z.string().nullish(),
+            onCalloutFailure: z.string().nullish(),
+          })
+          .loose(),
+      )
       .max(6)
       .nullish(),
   })
@@ -160,7 +178,12 @@ export interface PolicyInput {
       primaryApprovers: Array<{ '@odata.type': string; userId: string }>;
     }>;
   };
-  stageSettings: Array<{ stage: Stage; customExtensionId: string }>;
+  stageSettings: Array<{
+    stage: Stage;
+    customExtensionId: string;
+    onCallbackTimeout: FailurePolicy | null;
+    onCalloutFailure: FailurePolicy | null;
+  }>;
 }
 
 /** Validates a policy body (POST and PUT); the binding rules needing the database run in the gateway. */
@@ -191,7 +214,32 @@ export function parsePolicy(body: unknown): PolicyInput {
         `customExtensionStageSettings[${i}].stage: ${stage} is bound twice; one extension per stage per policy`,
       );
     }
-    settings.push({ stage, customExtensionId: s.customExtension.id.toLowerCase() });
+    const policy = (field: 'onCallbackTimeout' | 'onCalloutFailure'): FailurePolicy | null => {
+      const raw = s[field];
+      if (raw === undefined || raw === null) return null;
+      const value = enumValue(FAILURE_POLICIES, raw);
+      if (!value)
+        throw new DomainError(
+          'InvalidStageSettingPolicy',
+          `customExtensionStageSettings[${i}].${field}: ${JSON.stringify(raw)} is not fail, continue, deny or null`,
+        );
+      return value;
+    };
+    const onCallbackTimeout = policy('onCallbackTimeout');
+    const onCalloutFailure = policy('onCalloutFailure');
+    try {
+      checkStagePolicies(stage, { onCallbackTimeout, onCalloutFailure });
+    } catch (err) {
+      if (err instanceof DomainError)
+        throw new DomainError(err.code, `customExtensionStageSettings[${i}]: ${err.message}`);
+      throw err;
+    }
+    settings.push({
+      stage,
+      customExtensionId: s.customExtension.id.toLowerCase(),
+      onCallbackTimeout,
+      onCalloutFailure,
+    });
   }
   const expiration = b.expiration ?? { type: 'noExpiration' };
   const expType = expiration.type ?? 'noExpiration';

@@ -54,6 +54,22 @@ const callout = (over: Partial<CalloutView> = {}): CalloutView => ({
   lastHttpStatus: 202,
   lastError: null,
   deadlineAt: new Date('2025-01-02T04:04:05.678Z'),
+  requestId: ID,
+  assignmentId: ID,
+  catalogId: ID,
+  heldReason: null,
+  waits: true,
+  replayCount: 0,
+  lastAttemptAt: new Date('2025-01-02T03:04:05.678Z'),
+  nextAttemptAt: null,
+  failedAt: null,
+  errorCode: null,
+  heartbeatDeadlineAt: null,
+  hardDeadlineAt: new Date('2025-01-02T04:04:05.678Z'),
+  lastHeartbeatAt: null,
+  heartbeatCount: 0,
+  progressDetail: null,
+  createdAt: new Date('2025-01-02T03:04:05.000Z'),
   ...over,
 });
 
@@ -101,6 +117,10 @@ describe('the mappers answer exactly the documented shapes', () => {
       httpStatus: null,
       attempt: null,
       requestorMessage: 'Process continues',
+      errorCode: null,
+      replayId: null,
+      via: 'graph',
+      deadlineAt: null,
     });
     const bare = graphEvent({
       id: OTHER,
@@ -116,6 +136,10 @@ describe('the mappers answer exactly the documented shapes', () => {
       httpStatus: null,
       attempt: null,
       requestorMessage: null,
+      errorCode: null,
+      replayId: null,
+      via: null,
+      deadlineAt: null,
     });
     expect(verdict(requestEventResponse, event)).toBe('ok');
     expect(verdict(requestHistoryResponse, { value: [event, bare] })).toBe('ok');

@@ -189,6 +189,17 @@ export const tokenAuthenticationResponse = z.strictObject({
 export const callbackConfigurationResponse = z.strictObject({
   '@odata.type': z.literal(CALLBACK_CONFIG),
   timeoutDuration: z.string().meta({ description: 'ISO-8601 duration the request waits for the resume.' }),
+  maximumDuration: z.string().meta({
+    description:
+      'The hard cap of the wait, counted from its start; heartbeats never move it (default: timeoutDuration).',
+  }),
+  heartbeatTimeout: z
+    .string()
+    .nullable()
+    .meta({ description: 'A wait with no heartbeat and no resume for this long times out.' }),
+  isCapabilityUrlEnabled: z
+    .boolean()
+    .meta({ description: 'Each wait gets a CallbackUrl and HeartbeatUrl that need no directory role.' }),
 });
 export const connectionTestResponse = z.strictObject({
   dateTime,
@@ -322,6 +333,13 @@ export const assignmentPolicyResponse = z.strictObject({
         description:
           'The extension’s id; the whole extension with `$expand=customExtensionStageSettings($expand=customExtension)`.',
       }),
+      onCallbackTimeout: z
+        .enum(['fail', 'continue', 'deny'])
+        .nullable()
+        .meta({ description: 'What a timed-out wait does to the request; null: it fails (part 1).' }),
+      onCalloutFailure: z.enum(['fail', 'continue', 'deny']).nullable().meta({
+        description: 'What a callout that could not be delivered does; null: fails a wait, continues otherwise.',
+      }),
     }),
   ),
 });
@@ -336,11 +354,47 @@ export const calloutInstanceResponse = z.strictObject({
   detail: z.string().nullable(),
   externalCorrelationId: z.string().nullable(),
   stage: z.enum(STAGES),
-  sendState: z.enum(['sending', 'sent', 'failed']),
+  catalogId: guid.nullable(),
+  accessPackageAssignmentRequestId: guid.nullable(),
+  accessPackageAssignmentId: guid.nullable(),
+  waitsForCallback: z.boolean(),
+  deliveryState: z.enum(['pending', 'held', 'delivered', 'failed', 'skipped']),
+  heldReason: z.enum(['circuitOpen', 'extensionPaused', 'pendingVerification']).nullable(),
   attemptCount: z.number().int(),
+  replayCount: z.number().int(),
+  lastAttemptDateTime: dateTime.nullable(),
+  nextAttemptDateTime: dateTime.nullable(),
+  failedDateTime: dateTime.nullable(),
+  errorCode: z.string().nullable(),
   lastHttpStatus: z.number().int().nullable(),
-  lastError: z.string().nullable(),
-  callbackDeadlineDateTime: dateTime.nullable(),
+  deadlineDateTime: dateTime.nullable().meta({ description: 'The soft deadline of the wait, moved by heartbeats.' }),
+  heartbeatDeadlineDateTime: dateTime.nullable(),
+  hardDeadlineDateTime: dateTime.nullable(),
+  lastHeartbeatDateTime: dateTime.nullable(),
+  heartbeatCount: z.number().int(),
+  progressDetail: z.string().nullable(),
+  createdDateTime: dateTime,
+});
+
+export const heartbeatResponse = z.strictObject({
+  customExtensionStageInstanceId: guid,
+  status: z.enum(CALLOUT_INSTANCE_STATUSES),
+  deadlineDateTime: dateTime.nullable(),
+  heartbeatDeadlineDateTime: dateTime.nullable(),
+  hardDeadlineDateTime: dateTime.nullable(),
+  lastHeartbeatDateTime: dateTime.nullable(),
+  heartbeatCount: z.number().int(),
+  extended: z.boolean().meta({ description: 'The soft deadline moved.' }),
+  capped: z.boolean().meta({ description: 'The hard deadline cut the extension short.' }),
+});
+
+export const callbackStatusResponse = z.strictObject({
+  customExtensionStageInstanceId: guid,
+  stage: z.enum(STAGES),
+  status: z.enum(CALLOUT_INSTANCE_STATUSES),
+  deadlineDateTime: dateTime.nullable(),
+  heartbeatDeadlineDateTime: dateTime.nullable(),
+  hardDeadlineDateTime: dateTime.nullable(),
 });
 
 export const assignmentResponse = z.strictObject({
@@ -415,6 +469,10 @@ export const requestEventResponse = z.strictObject({
   httpStatus: z.number().int().nullable(),
   attempt: z.number().int().nullable(),
   requestorMessage: z.string().nullable(),
+  errorCode: z.string().nullable(),
+  replayId: guid.nullable(),
+  via: z.enum(['graph', 'capabilityUrl', 'system']).nullable(),
+  deadlineDateTime: dateTime.nullable(),
 });
 export const requestHistoryResponse = z.strictObject({ value: z.array(requestEventResponse) });
 
@@ -437,8 +495,10 @@ export const approvalResponse = z.strictObject({
     z.strictObject({
       stage: z.enum(STAGES),
       customExtensionStageInstanceId: guid,
-      detail: z.string(),
-      receivedDateTime: dateTime,
+      detail: z.string().nullable(),
+      receivedDateTime: dateTime.nullable(),
+      outcome: z.enum(['resumed', 'waiting', 'timedOutContinued', 'calloutFailedContinued']),
+      progressDetail: z.string().nullable(),
     }),
   ),
 });

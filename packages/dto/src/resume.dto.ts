@@ -1,4 +1,4 @@
-import { DomainError, parseStage, type ResumeDecision, type Stage } from '@entitle/domain';
+import { DomainError, parseIsoDuration, parseStage, type ResumeDecision, type Stage } from '@entitle/domain';
 import { z } from './errors-map';
 import { guid, validationError } from './validation';
 
@@ -81,4 +81,115 @@ export function parseResume(body: unknown): ResumeInput {
     detail: b.data.customExtensionStageInstanceDetail ?? null,
     decision,
   };
+}
+
+const capabilityShape = z
+  .object({
+    source: z.string().max(512).nullish(),
+    type: z.string().max(512).nullish(),
+    data: z
+      .object({
+        '@odata.type': z.string().optional(),
+        stage: z.string().nullish(),
+        customExtensionStageInstanceId: guid.nullish(),
+        customExtensionStageInstanceDetail: z.string().max(4000).nullish(),
+        state: z.string().nullish(),
+      })
+      .loose()
+      .nullish(),
+  })
+  .loose();
+
+/**
+ * The resume body on a capability URL (SPEC-2 §10.4): §4's body with every part optional. `{}`
+ * continues the request. An instance id, if sent, must be the URL's (400 InstanceMismatch); a stage,
+ * in `type` or `data.stage`, must be the instance's (409 StageMismatch).
+ */
+export function parseCapabilityResume(body: unknown, instanceId: string, instanceStage: Stage): ResumeInput {
+  const raw = body === undefined || body === null ? {} : body;
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new DomainError('BadRequest', 'The resume body must be a JSON object (it may be empty: {}).');
+  const parsed = capabilityShape.safeParse(raw);
+  if (!parsed.success) throw validationError(parsed.error, 'resume');
+  const b = parsed.data;
+  const data = b.data ?? {};
+  const dataType = data['@odata.type']?.replace(/^#/, '').toLowerCase();
+  if (dataType !== undefined && dataType !== 'microsoft.graph.accesspackageassignmentrequestcallbackdata')
+    throw new DomainError(
+      'InvalidProperty',
+      `data.@odata.type: ${JSON.stringify(data['@odata.type'])} is not microsoft.graph.accessPackageAssignmentRequestCallbackData`,
+    );
+  if (data.customExtensionStageInstanceId && data.customExtensionStageInstanceId.toLowerCase() !== instanceId)
+    throw new DomainError(
+      'InstanceMismatch',
+      `data.customExtensionStageInstanceId ${data.customExtensionStageInstanceId} is not the instance this URL is for (${instanceId})`,
+    );
+  const named: Array<[string, Stage | undefined]> = [];
+  if (data.stage) named.push(['data.stage', parseStage(data.stage)]);
+  if (b.type) {
+    const t = b.type.trim().toLowerCase();
+    named.push(['type', t.startsWith(TYPE_PREFIX) ? parseStage(t.slice(TYPE_PREFIX.length)) : undefined]);
+  }
+  for (const [field, stage] of named) {
+    if (!stage)
+      throw new DomainError('InvalidProperty', `${field}: expected the stage ${instanceStage}, got an unknown stage`);
+    if (stage !== instanceStage)
+      throw new DomainError(
+        'StageMismatch',
+        `${field} names stage ${stage}, but this callback URL is for a wait at ${instanceStage}`,
+      );
+  }
+  const state = data.state?.trim().toLowerCase();
+  let decision: ResumeDecision = 'continue';
+  if (state === 'denied') decision = 'denied';
+  else if (state === 'canceled' || state === 'cancelled') decision = 'canceled';
+  else if (state !== undefined && state !== '')
+    throw new DomainError(
+      'InvalidProperty',
+      `data.state: ${JSON.stringify(data.state)} is not allowed; omit it to continue, or send denied or canceled`,
+    );
+  return {
+    source: b.source ?? null,
+    stage: instanceStage,
+    instanceId,
+    detail: data.customExtensionStageInstanceDetail ?? null,
+    decision,
+  };
+}
+
+const heartbeatShape = z
+  .object({
+    extendBy: z.string().max(64).nullish(),
+    progressDetail: z.string().max(1000).nullish(),
+  })
+  .strict();
+
+/** Seconds `extendBy` may ask for: PT1S to P365D (SPEC-2 §10.3). */
+const EXTEND_MIN = 1;
+const EXTEND_MAX = 365 * 86400;
+
+export interface HeartbeatInput {
+  extendBySeconds?: number;
+  progressDetail?: string;
+}
+
+/** A heartbeat body (SPEC-2 §10.3): both properties optional; an empty body is a plain heartbeat. */
+export function parseHeartbeat(body: unknown): HeartbeatInput {
+  const raw = body === undefined || body === null ? {} : body;
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new DomainError('BadRequest', 'The heartbeat body must be a JSON object {extendBy?, progressDetail?}.');
+  const parsed = heartbeatShape.safeParse(raw);
+  if (!parsed.success) throw validationError(parsed.error, 'heartbeat');
+  const out: HeartbeatInput = {};
+  if (parsed.data.extendBy != null) {
+    const seconds = parseIsoDuration(parsed.data.extendBy);
+    if (seconds === undefined || seconds < EXTEND_MIN || seconds > EXTEND_MAX)
+      throw new DomainError(
+        'InvalidProperty',
+        `extendBy: expected an ISO-8601 duration from PT1S to P365D, got ${JSON.stringify(parsed.data.extendBy)}`,
+      );
+    out.extendBySeconds = seconds;
+  }
+  if (parsed.data.progressDetail != null) out.progressDetail = parsed.data.progressDetail;
+  return out;
 }

@@ -5,6 +5,11 @@ import { LoggerModule, type Params } from 'nestjs-pino';
 import { requestIdOf } from './bootstrap';
 import { parseTraceparent } from './trace';
 
+/** The URL with secret query values (capability tokens, Logic App SAS signatures) replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&](?:token|sig)=)[^&#]*/gi, '$1***');
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
@@ -31,7 +36,8 @@ export function loggerModule(appName: string, config: AppConfig) {
       },
       customAttributeKeys: { reqId: 'correlationId' },
       serializers: {
-        req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
+        // A capability token grants a wait: it never reaches a log (SPEC-2 §10.4).
+        req: (req: { method: string; url: string }) => ({ method: req.method, url: redactUrl(req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       autoLogging: { ignore: (req: IncomingMessage) => /^\/(health|metrics)/.test(req.url ?? '') },

@@ -13,6 +13,7 @@ import { APP_CONFIG, newTraceparent } from '@entitle/platform';
 import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { UnitOfWork } from './unit-of-work';
+import { WaitTimeouts } from './wait-timeouts';
 
 const MOMENT_STAGE: Record<Moment, Stage> = {
   fourteenDays: 'assignmentFourteenDaysBeforeExpiration',
@@ -32,11 +33,34 @@ export class DeadlineBatches {
     @Inject(ApprovalsRepository) private readonly approvals: ApprovalsRepository,
     @Inject(ExpiryRepository) private readonly expiry: ExpiryRepository,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
+    @Inject(WaitTimeouts) private readonly timeouts: WaitTimeouts,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Callback waits past their deadline: instance callbackTimedOut, request deliveryFailed. */
+  /**
+   * Callback waits whose earliest clock ran out: instance callbackTimedOut, and the binding's policy
+   * applied to the request (SPEC-2 §10.2). Waits under `fail`, `deny` or no policy are taken in one
+   * set-based statement; those under `continue` then one by one, since each plans its request on.
+   */
   async timeOutCallbacks(limit: number): Promise<Array<{ calloutId: string; requestId: string; stage: string }>> {
+    const failed = await this.timeOutByStatement(limit);
+    const continued = await this.uow.run('continueTimedOutWaits', async (tx, after) => {
+      const due = await this.callouts.claimDueToContinue(tx, limit);
+      const done: Array<{ calloutId: string; requestId: string; stage: string }> = [];
+      for (const d of due) {
+        const instance = await this.callouts.lockWait(tx, d.calloutId);
+        if (!instance?.due || instance.status !== 'waitingForCallback') continue;
+        await this.timeouts.apply(tx, after, instance, instance.clock);
+        done.push({ calloutId: d.calloutId, requestId: d.requestId, stage: instance.stage });
+      }
+      return done;
+    });
+    return [...failed, ...continued];
+  }
+
+  private async timeOutByStatement(
+    limit: number,
+  ): Promise<Array<{ calloutId: string; requestId: string; stage: string }>> {
     return this.uow.run(
       'timeOutCallbacks',
       async (tx, after) => {

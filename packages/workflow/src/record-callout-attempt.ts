@@ -7,13 +7,21 @@ import {
   RequestsRepository,
   type Tx,
 } from '@entitle/db';
-import { applyCalloutOutcome, isDomainError, isTerminal, type RequestSnapshot, STEP_STAGE } from '@entitle/domain';
+import {
+  applyCalloutOutcome,
+  isDomainError,
+  isTerminal,
+  policyOutcome,
+  type RequestSnapshot,
+  STEP_STAGE,
+} from '@entitle/domain';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { RequestAdvancer, snapshotOf } from './request-advancer';
 import { UnitOfWork } from './unit-of-work';
 
 const PROCESS_EXPIRED = 'Process expired';
+const PROCESS_CONTINUES = 'Process continues';
 const WAITING = 'Waiting for information before proceeding';
 
 /**
@@ -57,6 +65,7 @@ export class RecordCalloutAttempt {
     record: AttemptRecord,
     verdict: 'delivered' | 'failed',
     traceparent?: string,
+    capabilityTokenHash: Buffer | null = null,
   ): Promise<boolean> {
     const movesOn = !(c.waits && verdict === 'delivered');
     return this.uow.run('recordCalloutOutcome', async (tx, after) => {
@@ -65,7 +74,7 @@ export class RecordCalloutAttempt {
       const request = ctx ? ctx.request : c.requestId ? await this.requests.lock(tx, c.requestId) : undefined;
       const row =
         verdict === 'delivered'
-          ? await this.callouts.recordDelivered(tx, c.id, record)
+          ? await this.callouts.recordDelivered(tx, c.id, record, capabilityTokenHash)
           : await this.callouts.recordFailed(tx, c.id, record);
       if (!row) return false;
       after.publish('callout.changed', {
@@ -87,6 +96,7 @@ export class RecordCalloutAttempt {
         calloutInstanceId: c.id,
       };
       const events: EventInput[] = [];
+      const policy = c.onCalloutFailure;
       if (verdict === 'delivered') {
         events.push({ ...base, eventType: 'calloutSent', httpStatus: record.httpStatus, attempt: record.attempt });
       } else {
@@ -98,7 +108,7 @@ export class RecordCalloutAttempt {
           httpStatus: record.httpStatus,
           attempt: record.attempt,
           detail: `the callout failed after ${record.attempt} attempt(s): ${record.error ?? 'no answer'}`,
-          requestorMessage: PROCESS_EXPIRED,
+          requestorMessage: policy === 'continue' ? null : PROCESS_EXPIRED,
         });
       }
       if (!ctx) {
@@ -110,12 +120,34 @@ export class RecordCalloutAttempt {
         next = applyCalloutOutcome(snapshotOf(request), c.stage, {
           delivered: verdict === 'delivered',
           waits: c.waits,
+          policy,
         });
       } catch (err) {
         // The request moved on without this callout (canceled, resumed, timed out): record only.
         if (!isDomainError(err)) throw err;
         await this.requests.insertEvents(tx, events);
         return true;
+      }
+      if (verdict === 'failed') {
+        const ended = next.step === 'finished' && (next.state === 'deliveryFailed' || next.state === 'denied');
+        if (policy === 'continue')
+          events.push({
+            ...base,
+            eventType: 'continuedByPolicy',
+            detail: "the binding's onCalloutFailure policy is continue",
+            requestorMessage: PROCESS_CONTINUES,
+          });
+        if (policy === 'deny')
+          events.push({
+            ...base,
+            eventType: 'deniedByPolicy',
+            detail: "the binding's onCalloutFailure policy is deny",
+            requestorMessage: PROCESS_EXPIRED,
+          });
+        await this.callouts.recordFailureOutcome(tx, c.id, {
+          endedRequest: ended,
+          policyOutcome: policy === null ? (ended ? 'failed' : null) : policyOutcome(policy),
+        });
       }
       await this.advancer.persist(tx, after, ctx, next, events, traceparent);
       return true;

@@ -158,6 +158,12 @@ export class RequestAdvancer {
             timeoutMs: ext.timeoutMs,
             payload,
             traceparent: childTraceparent(traceparent ?? ctx.request.traceparent),
+            catalogId: ctx.catalog.id,
+            onCallbackTimeout: ext.onCallbackTimeout,
+            onCalloutFailure: ext.onCalloutFailure,
+            maximumDurationSeconds: effect.waits ? ext.maximumDurationSeconds : null,
+            heartbeatTimeoutSeconds: effect.waits ? ext.heartbeatTimeoutSeconds : null,
+            capabilityEnabled: effect.waits && ext.capabilityUrlEnabled,
           });
           break;
         }

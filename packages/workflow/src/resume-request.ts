@@ -1,5 +1,5 @@
 import type { AppConfig } from '@entitle/config';
-import { CalloutsRepository, type EventInput, type RequestRow, RequestsRepository } from '@entitle/db';
+import { CalloutsRepository, type CalloutRow, type EventInput, type RequestRow, RequestsRepository } from '@entitle/db';
 import { decideResume, DomainError, type ResumeDecision, type Stage } from '@entitle/domain';
 import { APP_CONFIG, childTraceparent } from '@entitle/platform';
 import { jobIds, requestsQueue } from '@entitle/queue-contracts';
@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Actor } from './actor';
 import { requestChanged, snapshotOf } from './request-advancer';
 import { UnitOfWork } from './unit-of-work';
+import { WaitTimeouts } from './wait-timeouts';
 
 export interface ResumeRequestInput {
   stage: Stage;
@@ -31,12 +32,29 @@ export function resumeFingerprint(input: ResumeRequestInput): string {
  * (part 1's lock order everywhere), and the domain's decision table (`decideResume`) decides.
  * A repeat of the resume that took effect answers 204 and changes nothing.
  */
+export interface ResumeOptions {
+  traceparent?: string;
+  /** How the resume arrived: through Graph with a role, or through the wait's capability URL. */
+  via?: 'graph' | 'capabilityUrl';
+  /** For a capability token: the wait generation it was issued for (a newer wait supersedes it). */
+  expectedGeneration?: number;
+}
+
+/**
+ * Resume (SPEC §4), exactly once by construction: the request row is locked, then the instance
+ * (part 1's lock order everywhere), and the domain's decision table (`decideResume`) decides. A
+ * repeat of the resume that took effect answers 204 and changes nothing. Whether the wait is
+ * already over is decided by PostgreSQL's clock in this transaction (SPEC-2 §0.1): a resume that
+ * arrives at or after the earliest deadline records the timeout itself, as the reaper would, and
+ * answers 409 CallbackTimedOut after that commit.
+ */
 @Injectable()
 export class ResumeRequest {
   constructor(
     @Inject(UnitOfWork) private readonly uow: UnitOfWork,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
+    @Inject(WaitTimeouts) private readonly timeouts: WaitTimeouts,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -45,14 +63,17 @@ export class ResumeRequest {
     input: ResumeRequestInput,
     actor: Actor,
     authorize: (row: RequestRow) => void,
-    traceparent?: string,
+    opts: ResumeOptions = {},
   ): Promise<'resumed' | 'repeat'> {
     const fingerprint = resumeFingerprint(input);
-    return this.uow.run('resumeRequest', async (tx, after) => {
+    const via = opts.via ?? 'graph';
+    const outcome = await this.uow.run('resumeRequest', async (tx, after) => {
       const row = await this.requests.lock(tx, requestId);
       if (!row) throw new DomainError('NotFound', `assignment request ${requestId} does not exist`);
       authorize(row);
-      const instance = await this.callouts.lock(tx, input.instanceId);
+      const instance = await this.callouts.lockWait(tx, input.instanceId);
+      if (instance && opts.expectedGeneration !== undefined && instance.waitGeneration > opts.expectedGeneration)
+        throw new DomainError('CallbackTokenSuperseded', 'a newer wait of this callout has its own callback URL');
       const verdict = decideResume(
         { id: row.id, ...snapshotOf(row) },
         instance,
@@ -60,6 +81,10 @@ export class ResumeRequest {
         input.instanceId,
       );
       if (verdict.kind === 'repeat') return 'repeat';
+      if (verdict.kind === 'timeOut') {
+        await this.timeouts.apply(tx, after, instance as CalloutRow, (instance as { clock: string }).clock);
+        return 'timedOut';
+      }
       const { next } = verdict;
       await this.callouts.markResumed(tx, input.instanceId, {
         detail: input.detail,
@@ -80,6 +105,7 @@ export class ResumeRequest {
         detail: input.detail,
         actorId: actor.id,
         actorDisplayName: actor.displayName,
+        via,
       };
       const events: EventInput[] = [{ ...base, requestorMessage: PROCESS_CONTINUES }];
       if (input.decision === 'denied') events.push({ ...base, eventType: 'deniedByExtension' });
@@ -91,11 +117,17 @@ export class ResumeRequest {
         after.enqueue(
           requestsQueue,
           'request.advance',
-          { v: 1, requestId: row.id, version, traceparent: childTraceparent(traceparent) },
+          { v: 1, requestId: row.id, version, traceparent: childTraceparent(opts.traceparent) },
           { jobId: jobIds.requestAdvance(row.id, version) },
         );
       }
       return 'resumed';
     });
+    if (outcome === 'timedOut')
+      throw new DomainError(
+        'CallbackTimedOut',
+        `callout instance ${input.instanceId} timed out before this resume arrived; the timeout stands`,
+      );
+    return outcome;
   }
 }

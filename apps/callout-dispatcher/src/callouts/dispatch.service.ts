@@ -1,6 +1,7 @@
 import { CalloutSender, CalloutSigner } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { type AttemptRecord, CalloutsRepository } from '@entitle/db';
+import { type AttemptRecord, CalloutsRepository, type CalloutRow } from '@entitle/db';
+import { CapabilityTokens } from '@entitle/identity';
 import { DEFAULT_BACKOFF, judgeAttempt, parseRetryAfter, retryDelayMs } from '@entitle/domain';
 import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { RecordCalloutAttempt } from '@entitle/workflow';
@@ -19,6 +20,7 @@ type Verdict = 'delivered' | 'retry' | 'failed';
 @Injectable()
 export class DispatchService implements OnApplicationShutdown {
   private readonly sender: CalloutSender;
+  private readonly publicBaseUrl: string;
 
   constructor(
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
@@ -27,7 +29,9 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(PinoLogger) private readonly log: PinoLogger,
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
     @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
+    @Inject(CapabilityTokens) private readonly tokens: CapabilityTokens,
   ) {
+    this.publicBaseUrl = config.publicBaseUrl.replace(/\/+$/, '');
     // Every send checks the target again, on the addresses it resolves to (SSRF guard).
     this.sender = new CalloutSender({
       targets: { production: config.isProduction, allowedHosts: config.calloutAllowedHosts },
@@ -44,10 +48,11 @@ export class DispatchService implements OnApplicationShutdown {
       endpoint: c.endpoint,
       authentication: c.authentication,
     });
+    const capability = await this.capabilityFields(c);
     const res = await this.sender.send({
       authorization,
       url: c.targetUrl,
-      body: c.payload,
+      body: capability ? { ...c.payload, ...capability.fields } : c.payload,
       timeoutMs: c.timeoutMs,
       webhookId: c.id,
       traceparent: traceparent ?? c.traceparent ?? undefined,
@@ -85,7 +90,32 @@ export class DispatchService implements OnApplicationShutdown {
       );
       return (await this.record.retry(c, record, delay, traceparent)) ? 'retry' : 'stale';
     }
-    return (await this.record.finish(c, record, verdict, traceparent)) ? verdict : 'stale';
+    return (await this.record.finish(c, record, verdict, traceparent, capability?.tokenHash ?? null))
+      ? verdict
+      : 'stale';
+  }
+
+  /**
+   * The capability URLs of the wait this delivery starts (SPEC-2 §10.4): derived for the next wait
+   * generation, so every retry of one delivery carries the same token, and never stored (only its
+   * SHA-256 goes on the instance when the delivery succeeds). CallbackExpiresDateTime is the hard
+   * deadline as of now: the wait starts when the 2xx arrives, so it is never later than the real one.
+   */
+  private async capabilityFields(
+    c: CalloutRow,
+  ): Promise<{ fields: Record<string, string>; tokenHash: Buffer } | undefined> {
+    if (!c.waits || !c.capabilityEnabled || c.callbackTimeoutSeconds === null) return undefined;
+    const token = await this.tokens.issue(c.id, c.waitGeneration + 1);
+    const base = `${this.publicBaseUrl}/v1.0/identityGovernance/entitlementManagement/customExtensionCallbacks/${c.id}`;
+    const seconds = c.maximumDurationSeconds ?? c.callbackTimeoutSeconds;
+    return {
+      fields: {
+        CallbackUrl: `${base}/resume?token=${token}`,
+        HeartbeatUrl: `${base}/heartbeat?token=${token}`,
+        CallbackExpiresDateTime: new Date(Date.now() + seconds * 1000).toISOString(),
+      },
+      tokenHash: CapabilityTokens.hash(token),
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -16,6 +16,16 @@ const EM = 'identityGovernance/entitlementManagement';
 const REVIEWER = /^filterByCurrentUser\(on='reviewer'\)$/i;
 export const APPROVAL_PROPERTIES = ['id', 'stages', 'customExtensionDetails'] as const;
 
+/** What an approver sees of each extension of the request (SPEC §2.5, SPEC-2 §10.2). */
+interface CustomExtensionDetail {
+  stage: string;
+  customExtensionStageInstanceId: string;
+  detail: string | null;
+  receivedDateTime: string | null;
+  outcome: 'resumed' | 'waiting' | 'timedOutContinued' | 'calloutFailedContinued';
+  progressDetail: string | null;
+}
+
 function graphStage(s: ApprovalStageRow, caller: Principal): Record<string, unknown> {
   return {
     id: s.id,
@@ -141,14 +151,35 @@ export class ApprovalsController {
     return {
       id: request.id,
       stages: stages.map((s) => graphStage(s, caller)),
-      customExtensionDetails: callouts
-        .filter((c) => c.detail !== null)
-        .map((c) => ({
-          stage: c.stage,
-          customExtensionStageInstanceId: c.id,
-          detail: c.detail,
-          receivedDateTime: new Date(c.modifiedAt).toISOString(),
-        })),
+      customExtensionDetails: callouts.flatMap((c): CustomExtensionDetail[] => {
+        const entry = { stage: c.stage, customExtensionStageInstanceId: c.id };
+        if (c.status === 'callbackReceived')
+          return [
+            {
+              ...entry,
+              detail: c.detail,
+              receivedDateTime: new Date(c.modifiedAt).toISOString(),
+              outcome: 'resumed',
+              progressDetail: null,
+            },
+          ];
+        // SPEC-2 §10.2: approvers see when a check was skipped by policy.
+        if (c.policyOutcome === 'continued' && (c.status === 'callbackTimedOut' || c.status === 'calloutFailed'))
+          return [
+            {
+              ...entry,
+              detail: null,
+              receivedDateTime: null,
+              outcome: c.status === 'callbackTimedOut' ? 'timedOutContinued' : 'calloutFailedContinued',
+              progressDetail: null,
+            },
+          ];
+        if (c.status === 'waitingForCallback' && c.waitEndedAt === null)
+          return [
+            { ...entry, detail: null, receivedDateTime: null, outcome: 'waiting', progressDetail: c.progressDetail },
+          ];
+        return [];
+      }),
     };
   }
 }

@@ -5,8 +5,12 @@ export function statusOf(code: DomainErrorCode): number {
   switch (code) {
     case 'BadRequest':
     case 'InvalidProperty':
+    case 'InvalidStageSettingPolicy':
+    case 'InstanceMismatch':
+    case 'InsecureEndpoint':
       return 400;
     case 'InvalidAuthenticationToken':
+    case 'InvalidCallbackToken':
       return 401;
     case 'Authorization_RequestDenied':
       return 403;
@@ -19,8 +23,12 @@ export function statusOf(code: DomainErrorCode): number {
     case 'AlreadyResumed':
     case 'NotWaitingForCallback':
     case 'StageMismatch':
-    case 'RequestNotWaiting':
       return 409;
+    case 'CallbackTokenSuperseded':
+    case 'CallbackTokenExpired':
+      return 410;
+    case 'TooManyHeartbeats':
+      return 429;
     case 'ServiceUnavailable':
       return 503;
     default: {

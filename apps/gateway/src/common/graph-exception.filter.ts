@@ -104,6 +104,8 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, err: unk
     logger.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   const oauth = request.url.startsWith('/oauth2/');
   if (oauth) void reply.header('cache-control', 'no-store');
+  // SPEC-2 §10.3: a heartbeat over the rate says when to try again.
+  if (isDomainError(err) && err.code === 'TooManyHeartbeats') void reply.header('retry-after', '1');
   void reply
     .status(a.status)
     .header('content-type', 'application/json')

@@ -52,6 +52,9 @@ const extension = (over: Partial<ExtensionRow>): ExtensionRow => ({
   timeoutMs: 1000,
   maximumRetries: 1,
   callbackTimeoutSeconds: null,
+  maximumDurationSeconds: null,
+  heartbeatTimeoutSeconds: null,
+  capabilityUrlEnabled: false,
   lastConnectionTest: null,
   createdBy: 'admin',
   lastModifiedBy: null,
@@ -83,7 +86,9 @@ const policy: PolicyRow = {
   },
   createdAt: now,
   modifiedAt: now,
-  stageSettings: [{ stage: 'assignmentRequestCreated', customExtensionId: B }],
+  stageSettings: [
+    { stage: 'assignmentRequestCreated', customExtensionId: B, onCallbackTimeout: 'continue', onCalloutFailure: null },
+  ],
 };
 
 const principal = (over: Partial<PrincipalRow>): PrincipalRow => ({
@@ -196,6 +201,22 @@ describe('the gateway mappers answer exactly the documented shapes', () => {
       lastHttpStatus: 202,
       lastError: null,
       deadlineAt: null,
+      requestId: null,
+      assignmentId: A,
+      catalogId: A,
+      heldReason: null,
+      waits: false,
+      replayCount: 0,
+      lastAttemptAt: now,
+      nextAttemptAt: null,
+      failedAt: null,
+      errorCode: null,
+      heartbeatDeadlineAt: null,
+      hardDeadlineAt: null,
+      lastHeartbeatAt: null,
+      heartbeatCount: 0,
+      progressDetail: null,
+      createdAt: now,
     });
     expect(verdict(assignmentResponse, graphAssignment(row))).toBe('ok');
     expect(verdict(assignmentResponse, graphAssignment({ ...row, state: 'expired', endAt: now }, [instance]))).toBe(

@@ -15,7 +15,7 @@ import {
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
-type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 503;
+type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 429 | 503;
 type ODataOption = '$top' | '$skiptoken' | '$filter' | '$select' | '$expand';
 
 const ERROR_DESCRIPTIONS: Record<ErrorStatus | 413 | 415, string> = {
@@ -24,6 +24,8 @@ const ERROR_DESCRIPTIONS: Record<ErrorStatus | 413 | 415, string> = {
   403: 'The caller’s roles do not allow this.',
   404: 'Something the request names does not exist.',
   409: 'The request conflicts with the current state (the message says which).',
+  410: 'The capability token belongs to an earlier wait, or its wait ended longer ago than the grace period.',
+  429: 'Too many calls (heartbeats: at most one per second per instance); Retry-After says when to try again.',
   413: 'The body is larger than 1 MiB.',
   415: 'The body is not in a media type this operation takes.',
   503: 'The job queue (Redis) is unavailable; nothing was stored. Try again shortly.',

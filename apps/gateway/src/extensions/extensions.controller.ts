@@ -66,7 +66,13 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     callbackConfiguration:
       x.callbackTimeoutSeconds === null
         ? null
-        : { '@odata.type': CALLBACK_CONFIG, timeoutDuration: formatIsoDuration(x.callbackTimeoutSeconds) },
+        : {
+            '@odata.type': CALLBACK_CONFIG,
+            timeoutDuration: formatIsoDuration(x.callbackTimeoutSeconds),
+            maximumDuration: formatIsoDuration(x.maximumDurationSeconds ?? x.callbackTimeoutSeconds),
+            heartbeatTimeout: x.heartbeatTimeoutSeconds === null ? null : formatIsoDuration(x.heartbeatTimeoutSeconds),
+            isCapabilityUrlEnabled: x.capabilityUrlEnabled,
+          },
     // Read-only, beyond Graph: what the portal shows as "Type" and "Token security".
     extensionType: x.extensionType,
     tokenSecurity: pop ? 'proofOfPossession' : 'regular',
@@ -325,6 +331,9 @@ export class ExtensionsController {
         timeoutMs: current.timeoutMs,
         maximumRetries: current.maximumRetries,
         callbackTimeoutSeconds: null,
+        maximumDurationSeconds: null,
+        heartbeatTimeoutSeconds: null,
+        capabilityUrlEnabled: false,
       },
       caller.displayName,
     );
@@ -356,8 +365,28 @@ export class ExtensionsController {
       path,
       existingType,
       callbackMinSeconds: this.config.callbackTimeoutMin.seconds,
+      callbackMaximumSeconds: this.config.callbackMaximumDuration.seconds,
       refuseUrl: (url) => this.refuseUrl(url),
+      refuseInsecureCapability: (url) => this.refuseInsecureCapability(url),
     });
+  }
+
+  /**
+   * A capability URL is a bearer credential in a callout body (SPEC-2 §10.4): in production it
+   * travels only over https, unless the endpoint's host is listed in CALLOUT_ALLOWED_HOSTS.
+   */
+  private refuseInsecureCapability(url: string): string | undefined {
+    if (!this.config.isProduction) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return undefined;
+    }
+    if (parsed.protocol === 'https:') return undefined;
+    const host = parsed.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    if (this.config.calloutAllowedHosts.some((h) => h.toLowerCase() === host)) return undefined;
+    return `capability URLs are sent only to https endpoints in production (or hosts listed in CALLOUT_ALLOWED_HOSTS); ${parsed.protocol}//${parsed.host} is neither`;
   }
 
   private refuseUrl(url: string): string | undefined {

@@ -54,6 +54,8 @@ export function graphPolicy(
       id: `${p.id}-${s.stage}`,
       stage: s.stage,
       customExtension: expanded?.get(s.customExtensionId) ?? { id: s.customExtensionId },
+      onCallbackTimeout: s.onCallbackTimeout,
+      onCalloutFailure: s.onCalloutFailure,
     })),
   };
 }

@@ -7,6 +7,7 @@ import {
   EVENT_PROPERTIES,
   graphRequest,
   parseBody,
+  parseHeartbeat,
   parseResume,
   REQUEST_PROPERTIES,
   requireGuid,
@@ -23,7 +24,7 @@ import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, R
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
 import { RequestsService } from './requests.service';
-import { CancelRequest, ReprocessRequest, ResumeRequest, SubmitRequest } from '@entitle/workflow';
+import { CancelRequest, HeartbeatWait, ReprocessRequest, ResumeRequest, SubmitRequest } from '@entitle/workflow';
 import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
@@ -61,6 +62,7 @@ export class RequestsController {
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
     @Inject(SubmitRequest) private readonly submitRequest: SubmitRequest,
     @Inject(ResumeRequest) private readonly resumeRequest: ResumeRequest,
+    @Inject(HeartbeatWait) private readonly heartbeatWait: HeartbeatWait,
     @Inject(CancelRequest) private readonly cancelRequest: CancelRequest,
     @Inject(ReprocessRequest) private readonly reprocessRequest: ReprocessRequest,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
@@ -134,14 +136,58 @@ export class RequestsController {
     @Headers('traceparent') traceparent?: string,
   ): Promise<void> {
     const requestId = requireGuid(id, 'assignment request');
+    // Refusals in the documented order: the caller (401/403), then the body (400), then the state.
+    await this.authorizeCallback(requestId, caller);
     const input = parseResume(body);
     await this.resumeRequest.execute(
       requestId,
       input,
       caller,
       (row) => this.authz.require(caller, 'request.resume', row.catalogId),
-      traceparent,
+      { traceparent, via: 'graph' },
     );
+  }
+
+  /** Heartbeat and extend (SPEC-2 §10.3), for the callers that may resume. */
+  @GraphOperation({
+    id: 'heartbeatCustomExtensionCalloutInstance',
+    summary: 'Heartbeat a wait, optionally extending its soft deadline (up to the hard deadline).',
+    description:
+      'A plain heartbeat resets the heartbeat clock; extendBy moves the soft deadline, never back. At most one per second per instance (429 with Retry-After). A wait whose deadline passed answers 409 CallbackTimedOut.',
+    status: 200,
+    returns: 'HeartbeatResult',
+    body: 'HeartbeatInput',
+    bodyRequired: false,
+    example: { extendBy: 'PT2H', progressDetail: 'Waiting for the HR system (INC0012345)' },
+    errors: [400, 403, 404, 409, 429],
+  })
+  @Post(':id/customExtensionCalloutInstances/:instanceId/heartbeat')
+  @HttpCode(200)
+  async heartbeat(
+    @Param('id') id: string,
+    @Param('instanceId') instanceId: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const requestId = requireGuid(id, 'assignment request');
+    const iid = requireGuid(instanceId, 'custom extension stage instance');
+    await this.authorizeCallback(requestId, caller);
+    const input = parseHeartbeat(body);
+    return {
+      ...(await this.heartbeatWait.execute(
+        requestId,
+        { instanceId: iid, ...input },
+        caller,
+        (row) => this.authz.require(caller, 'request.resume', row.catalogId),
+        { via: 'graph' },
+      )),
+    };
+  }
+
+  private async authorizeCallback(requestId: string, caller: Principal): Promise<void> {
+    const row = await this.requests.findById(requestId);
+    if (!row) throw new DomainError('NotFound', `assignment request ${requestId} does not exist`);
+    this.authz.require(caller, 'request.resume', row.catalogId);
   }
 
   @GraphOperation({

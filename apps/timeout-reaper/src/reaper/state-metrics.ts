@@ -35,8 +35,8 @@ export class StateMetrics {
       [],
       async (g) => {
         const [r] = (await ds.query(
-          `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(modified_at))::float8 AS oldest, EXTRACT(EPOCH FROM min(deadline_at) - now())::float8 AS nearest
-           FROM callout_instances WHERE status = 'waitingForCallback' AND deadline_at IS NOT NULL`,
+          `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(modified_at))::float8 AS oldest, EXTRACT(EPOCH FROM min(wait_due_at) - now())::float8 AS nearest
+           FROM callout_instances WHERE status = 'waitingForCallback' AND wait_due_at IS NOT NULL`,
         )) as Array<{ n: number; oldest: number | null; nearest: number | null }>;
         waiting.set(r?.n ?? 0);
         oldest.set(r?.oldest ?? 0);

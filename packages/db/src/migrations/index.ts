@@ -4,6 +4,7 @@ import { WaitsApprovals1764300000000 } from './1764300000000-waits-approvals';
 import { HotUpdates1764400000000 } from './1764400000000-hot-updates';
 import { DropRequestDeadlines1764500000000 } from './1764500000000-drop-request-deadlines';
 import { DeliveryOperations1764600000000 } from './1764600000000-delivery-operations';
+import { Waits1764700000000 } from './1764700000000-waits';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   HotUpdates1764400000000,
   DropRequestDeadlines1764500000000,
   DeliveryOperations1764600000000,
+  Waits1764700000000,
 ];

@@ -41,14 +41,22 @@ export interface PolicyRow {
   requestApprovalSettings: Record<string, unknown>;
   createdAt: Date;
   modifiedAt: Date;
-  stageSettings: Array<{ stage: string; customExtensionId: string }>;
+  stageSettings: StageSettingRow[];
+}
+
+export interface StageSettingRow {
+  stage: string;
+  customExtensionId: string;
+  onCallbackTimeout: string | null;
+  onCalloutFailure: string | null;
 }
 
 const POLICY_COLUMNS = `p.id, p.access_package_id AS "accessPackageId", ap.catalog_id AS "catalogId", p.display_name AS "displayName",
   p.description, p.allowed_target_scope AS "allowedTargetScope", p.specific_allowed_targets AS "specificAllowedTargets",
   p.expiration, p.requestor_settings AS "requestorSettings", p.request_approval_settings AS "requestApprovalSettings",
   p.created_at AS "createdAt", p.modified_at AS "modifiedAt",
-  COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'customExtensionId', s.custom_extension_id) ORDER BY s.stage)
+  COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'customExtensionId', s.custom_extension_id,
+                   'onCallbackTimeout', s.on_callback_timeout, 'onCalloutFailure', s.on_callout_failure) ORDER BY s.stage)
               FROM policy_stage_settings s WHERE s.policy_id = p.id), '[]'::json) AS "stageSettings"`;
 
 export const POLICY_FILTER_COLUMNS: ColumnMap = {
@@ -70,7 +78,7 @@ export interface PolicyWrite {
   expiration: Record<string, unknown>;
   requestorSettings: Record<string, unknown>;
   requestApprovalSettings: Record<string, unknown>;
-  stageSettings: Array<{ stage: string; customExtensionId: string }>;
+  stageSettings: StageSettingRow[];
 }
 
 /** Access packages and their assignment policies (SPEC §2.3). */
@@ -214,11 +222,11 @@ export class AccessPackagesRepository {
     settings: PolicyWrite['stageSettings'],
   ): Promise<void> {
     for (const s of settings) {
-      await tx.query(`INSERT INTO policy_stage_settings (policy_id, stage, custom_extension_id) VALUES ($1, $2, $3)`, [
-        policyId,
-        s.stage,
-        s.customExtensionId,
-      ]);
+      await tx.query(
+        `INSERT INTO policy_stage_settings (policy_id, stage, custom_extension_id, on_callback_timeout, on_callout_failure)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [policyId, s.stage, s.customExtensionId, s.onCallbackTimeout, s.onCalloutFailure],
+      );
     }
   }
 

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { one, preparedOne, rows } from './query';
+import { one, preparedOne, preparedRows, rows } from './query';
 import type { Tx } from './requests.repository';
 import type { AttemptRow, CalloutRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval } from './sql';
@@ -12,6 +12,24 @@ export interface AttemptRecord {
   error: string | null;
   clientRequestId: string;
 }
+
+/**
+ * Which of a wait's clocks ran out (SPEC-2 §10.1), as the domain's earliestClock decides: the
+ * heartbeat clock only when strictly first; the hard cap when before the soft deadline, or equal to
+ * one that heartbeats extended up to it; else the soft deadline.
+ */
+const WAIT_CLOCK_SQL = `CASE
+  WHEN i.heartbeat_deadline_at IS NOT NULL AND i.heartbeat_deadline_at < LEAST(i.deadline_at, i.hard_deadline_at) THEN 'heartbeat'
+  WHEN i.hard_deadline_at < i.deadline_at
+    OR (i.hard_deadline_at = i.deadline_at AND i.deadline_at > i.wait_started_at + make_interval(secs => i.callback_timeout_seconds))
+    THEN 'maximumDuration'
+  ELSE 'deadline' END`;
+
+/** Whether the request `r` still waits at the stage of instance `i` (applyCallbackTimeout's precondition). */
+const WAITS_HERE_SQL = `(r.state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled') AND r.step_started
+  AND r.status = 'WaitingForCallback'
+  AND r.step = CASE i.stage WHEN 'assignmentRequestCreated' THEN 'created' WHEN 'assignmentRequestApproved' THEN 'approved'
+                            WHEN 'assignmentRequestGranted' THEN 'granted' WHEN 'assignmentRequestRemoved' THEN 'removed' END)`;
 
 /**
  * Callout instances and their attempts. An attempt is recorded only if the instance is still
@@ -44,17 +62,40 @@ export class CalloutsRepository {
     );
   }
 
-  /** A 2xx: the callout is sent. For a wait, the callback deadline starts now. */
-  async recordDelivered(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
+  /**
+   * A 2xx: the callout is sent. For a wait, a new wait generation starts now with its three clocks
+   * (SPEC-2 §10.1): the soft deadline, the heartbeat clock and the hard cap, and the earliest of
+   * them (`wait_due_at`, the reaper's index). `capabilityTokenHash` is the SHA-256 of the token the
+   * callout carried for this generation, if capability URLs are on. The clocks are kept to the
+   * millisecond, the precision of the heartbeats that move them, so a soft deadline extended up to
+   * the hard one is equal to it.
+   */
+  async recordDelivered(
+    tx: Tx,
+    id: string,
+    a: AttemptRecord,
+    capabilityTokenHash: Buffer | null = null,
+  ): Promise<CalloutRow | undefined> {
     const row = await preparedOne<CalloutRow>(
       tx,
       'callouts.recordDelivered',
       `UPDATE callout_instances c SET send_state = 'sent', attempt_count = $2, last_http_status = $3, last_error = NULL,
-              next_attempt_at = NULL, modified_at = now(),
-              deadline_at = CASE WHEN c.waits THEN now() + make_interval(secs => c.callback_timeout_seconds) ELSE NULL END
+              next_attempt_at = NULL, modified_at = now(), last_attempt_at = $5, error_code = NULL,
+              wait_generation = c.wait_generation + CASE WHEN c.waits THEN 1 ELSE 0 END,
+              wait_started_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) END,
+              wait_ended_at = NULL,
+              deadline_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) + make_interval(secs => c.callback_timeout_seconds) END,
+              heartbeat_deadline_at = CASE WHEN c.waits AND c.heartbeat_timeout_seconds IS NOT NULL
+                                           THEN date_trunc('milliseconds', now()) + make_interval(secs => c.heartbeat_timeout_seconds) END,
+              hard_deadline_at = CASE WHEN c.waits
+                                      THEN date_trunc('milliseconds', now()) + make_interval(secs => COALESCE(c.maximum_duration_seconds, c.callback_timeout_seconds)) END,
+              wait_due_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) + make_interval(secs => LEAST(c.callback_timeout_seconds,
+                                   COALESCE(c.heartbeat_timeout_seconds, c.callback_timeout_seconds),
+                                   COALESCE(c.maximum_duration_seconds, c.callback_timeout_seconds))) END,
+              capability_token_hash = CASE WHEN c.waits THEN $4::bytea END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
         RETURNING ${CALLOUT_COLUMNS}`,
-      [id, a.attempt, a.httpStatus],
+      [id, a.attempt, a.httpStatus, capabilityTokenHash, a.startedAt],
     );
     if (row) await this.insertAttempt(tx, id, a);
     return row;
@@ -99,14 +140,14 @@ export class CalloutsRepository {
   ): Promise<void> {
     await tx.query(
       `UPDATE callout_instances SET status = 'callbackReceived', detail = $2, resume_fingerprint = $3, resume_source = $4,
-              resumed_at = now(), modified_at = now() WHERE id = $1 AND status = 'waitingForCallback'`,
+              resumed_at = now(), wait_ended_at = now(), modified_at = now() WHERE id = $1 AND status = 'waitingForCallback'`,
       [id, r.detail, r.fingerprint, r.source],
     );
   }
 
   /**
    * The request ended (canceled, or it moved on) while this instance still waited for its callback:
-   * the wait is over, so its deadline is cleared (the reaper will not time it out, and the operators'
+   * the wait is over, so its due time is cleared (the reaper will not time it out, and the operators'
    * waiting view and metrics no longer count it). The status stays `waitingForCallback`, the last
    * thing the extension was told; `detail` says why nothing more will happen.
    */
@@ -114,8 +155,9 @@ export class CalloutsRepository {
     const byRequest = 'requestId' in where;
     const r = await rows<{ id: string }>(
       tx,
-      `UPDATE callout_instances SET deadline_at = NULL, detail = COALESCE(detail, $2), modified_at = now()
-        WHERE ${byRequest ? 'request_id' : 'id'} = $1 AND status = 'waitingForCallback' AND deadline_at IS NOT NULL
+      `UPDATE callout_instances SET wait_due_at = NULL, deadline_at = NULL, heartbeat_deadline_at = NULL, hard_deadline_at = NULL,
+              wait_ended_at = now(), detail = COALESCE(detail, $2), modified_at = now()
+        WHERE ${byRequest ? 'request_id' : 'id'} = $1 AND status = 'waitingForCallback' AND wait_ended_at IS NULL
         RETURNING id`,
       [byRequest ? where.requestId : where.id, detail],
     );
@@ -123,44 +165,167 @@ export class CalloutsRepository {
   }
 
   /**
-   * The reaper's tick for callback deadlines (SPEC §4): in one transaction, claims up to `limit`
-   * waiting instances whose deadline passed (replicas skip each other's rows), marks them
-   * callbackTimedOut, fails their requests (deliveryFailed / CallbackTimedOut, as
-   * applyCallbackTimeout in packages/domain decides) and records the history. Set-based, so a
-   * tick costs in proportion to what is due. A resume holding the request's lock makes the reaper
-   * skip that row; whichever commits first wins, and the other sees the outcome.
+   * The reaper's tick for callback waits (SPEC §4, SPEC-2 §10.1-§10.2): in one transaction, claims up
+   * to `limit` waiting instances whose earliest clock ran out (replicas skip each other's rows),
+   * marks them callbackTimedOut and applies their binding's policy to the request that waits on
+   * them, with the history. Set-based, so a tick costs in proportion to what is due. This statement
+   * takes the `fail`/`deny`/none policies, which only change state; waits under `continue` plan the
+   * request onwards and are taken one by one (`claimDueToContinue`). It re-decides what the
+   * domain's applyCallbackTimeout and earliestClock decide; a test in this package pins the two
+   * together for every request state. A resume holding the request's lock makes the reaper skip
+   * that row; whichever commits first wins, and the other sees the outcome.
    */
   async timeOutDue(
     tx: Tx,
     limit: number,
-  ): Promise<Array<{ calloutId: string; requestId: string; stage: string; version: number | null }>> {
+  ): Promise<Array<{ calloutId: string; requestId: string; stage: string; version: number | null; clock: string }>> {
     return rows(
       tx,
       `WITH due AS (
-         SELECT i.id AS callout_id, r.id AS request_id, i.stage, i.custom_extension_id,
-                (r.state NOT IN ('delivered', 'deliveryFailed', 'denied', 'canceled') AND r.step_started
-                  AND r.status = 'WaitingForCallback'
-                  AND r.step = CASE i.stage WHEN 'assignmentRequestCreated' THEN 'created' WHEN 'assignmentRequestApproved' THEN 'approved'
-                                            WHEN 'assignmentRequestGranted' THEN 'granted' WHEN 'assignmentRequestRemoved' THEN 'removed' END) AS waits_here
+         SELECT i.id AS callout_id, r.id AS request_id, i.stage, i.custom_extension_id, i.on_callback_timeout AS policy,
+                ${WAIT_CLOCK_SQL} AS clock, ${WAITS_HERE_SQL} AS waits_here
            FROM callout_instances i JOIN assignment_requests r ON r.id = i.request_id
-          WHERE i.status = 'waitingForCallback' AND i.deadline_at IS NOT NULL AND i.deadline_at <= now()
-          ORDER BY i.deadline_at LIMIT $1
+          WHERE i.status = 'waitingForCallback' AND i.wait_due_at IS NOT NULL AND i.wait_due_at <= now()
+            AND i.on_callback_timeout IS DISTINCT FROM 'continue'
+          ORDER BY i.wait_due_at LIMIT $1
           FOR UPDATE OF i, r SKIP LOCKED
        ), inst AS (
-         UPDATE callout_instances c SET status = 'callbackTimedOut', modified_at = now() FROM due WHERE c.id = due.callout_id RETURNING c.id
+         UPDATE callout_instances c SET status = 'callbackTimedOut', wait_ended_at = now(), modified_at = now(),
+                ended_request = due.waits_here,
+                policy_outcome = CASE WHEN due.waits_here THEN CASE WHEN due.policy = 'deny' THEN 'denied' ELSE 'failed' END END
+           FROM due WHERE c.id = due.callout_id RETURNING c.id
        ), req AS (
-         UPDATE assignment_requests r SET state = 'deliveryFailed', status = 'CallbackTimedOut', step = 'finished', step_started = false,
+         UPDATE assignment_requests r SET state = CASE WHEN due.policy = 'deny' THEN 'denied' ELSE 'deliveryFailed' END,
+                status = 'CallbackTimedOut', step = 'finished', step_started = false,
                 version = r.version + 1, wake_at = NULL, modified_at = now(), completed_at = now()
            FROM due WHERE r.id = due.request_id AND due.waits_here RETURNING r.id, r.version
        ), ev AS (
-         INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail, requestor_message)
-         SELECT gen_random_uuid(), due.request_id, 'callbackTimedOut', due.stage, due.custom_extension_id, due.callout_id,
-                'no resume arrived before the callback deadline', 'Process expired'
-           FROM due WHERE due.waits_here
+         INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail,
+                                     requestor_message, via)
+         SELECT gen_random_uuid(), due.request_id, e.event_type, due.stage, due.custom_extension_id, due.callout_id,
+                CASE WHEN e.event_type = 'callbackTimedOut' THEN due.clock
+                     ELSE 'the binding''s onCallbackTimeout policy is deny' END,
+                'Process expired', 'system'
+           FROM due CROSS JOIN LATERAL (VALUES (1, 'callbackTimedOut'), (2, 'deniedByPolicy')) AS e(ord, event_type)
+          WHERE due.waits_here AND (e.event_type = 'callbackTimedOut' OR due.policy = 'deny')
+          ORDER BY due.callout_id, e.ord
        )
-       SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version
+       SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version, due.clock
          FROM due LEFT JOIN req ON req.id = due.request_id`,
       [limit],
+    );
+  }
+
+  /**
+   * Waits under policy `continue` whose earliest clock ran out, locked with their requests for the
+   * caller's transaction (replicas skip each other's rows): each goes on as if resumed without a
+   * state, which needs the planner, so the workflow takes them one by one.
+   */
+  async claimDueToContinue(tx: Tx, limit: number): Promise<Array<{ calloutId: string; requestId: string }>> {
+    return rows(
+      tx,
+      `SELECT i.id AS "calloutId", r.id AS "requestId"
+         FROM callout_instances i JOIN assignment_requests r ON r.id = i.request_id
+        WHERE i.status = 'waitingForCallback' AND i.wait_due_at IS NOT NULL AND i.wait_due_at <= now()
+          AND i.on_callback_timeout = 'continue'
+        ORDER BY i.wait_due_at LIMIT $1
+        FOR UPDATE OF i, r SKIP LOCKED`,
+      [limit],
+    );
+  }
+
+  /**
+   * The instance row locked for a change of its wait, with the database clock's verdict on it:
+   * whether its earliest clock has run out (`due`, decided by now() in this transaction: SPEC-2
+   * §0.1, one clock decides), which clock that is, and whether a heartbeat came too soon.
+   */
+  async lockWait(
+    tx: Tx,
+    id: string,
+  ): Promise<(CalloutRow & { due: boolean; clock: string; heartbeatTooSoon: boolean; now: Date }) | undefined> {
+    return preparedOne(
+      tx,
+      'callouts.lockWait',
+      `SELECT ${CALLOUT_COLUMNS}, (c.wait_due_at IS NOT NULL AND c.wait_due_at <= now()) AS due,
+              ${WAIT_CLOCK_SQL.replace(/\bi\./g, 'c.')} AS clock,
+              (c.last_heartbeat_at IS NOT NULL AND c.last_heartbeat_at > now() - interval '1 second') AS "heartbeatTooSoon",
+              now() AS now
+         FROM callout_instances c WHERE c.id = $1 FOR UPDATE`,
+      [id],
+    );
+  }
+
+  /**
+   * What this instance's failure did to its request: whether it ended it (so a replay may reopen
+   * it, SPEC-2 §9.3) and what the binding's failure policy made of it (shown to approvers, §10.2).
+   */
+  async recordFailureOutcome(
+    tx: Tx,
+    id: string,
+    r: { endedRequest: boolean; policyOutcome: 'continued' | 'denied' | 'failed' | null },
+  ): Promise<void> {
+    await preparedRows(
+      tx,
+      'callouts.recordFailureOutcome',
+      `UPDATE callout_instances SET ended_request = $2, policy_outcome = $3 WHERE id = $1`,
+      [id, r.endedRequest, r.policyOutcome],
+    );
+  }
+
+  /** One wait timed out (its request locked by the caller); `policyOutcome` when its policy changed the request. */
+  async markTimedOut(
+    tx: Tx,
+    id: string,
+    r: { endedRequest: boolean; policyOutcome: 'continued' | 'denied' | 'failed' | null },
+  ): Promise<void> {
+    await preparedRows(
+      tx,
+      'callouts.markTimedOut',
+      `UPDATE callout_instances SET status = 'callbackTimedOut', wait_ended_at = now(), modified_at = now(),
+              ended_request = $2, policy_outcome = $3
+        WHERE id = $1 AND status = 'waitingForCallback'`,
+      [id, r.endedRequest, r.policyOutcome],
+    );
+  }
+
+  /**
+   * A heartbeat took effect (SPEC-2 §10.3): the guarded update of the wait. It applies only to the
+   * current wait generation, while the instance waits and its earliest clock has not run out, and
+   * not within a second of the last heartbeat, so the limit holds across gateways. A heartbeat that
+   * moves no deadline leaves every indexed column alone (a HOT update).
+   */
+  async recordHeartbeat(
+    tx: Tx,
+    id: string,
+    h: {
+      generation: number;
+      deadlineAt: Date;
+      heartbeatDeadlineAt: Date | null;
+      waitDueAt: Date;
+      moved: boolean;
+      progressDetail: string | undefined;
+      countExtension: boolean;
+    },
+  ): Promise<CalloutRow | undefined> {
+    return preparedOne<CalloutRow>(
+      tx,
+      h.moved ? 'callouts.heartbeat.moved' : 'callouts.heartbeat.plain',
+      `UPDATE callout_instances c SET last_heartbeat_at = now(), heartbeat_count = c.heartbeat_count + 1,
+              progress_detail = CASE WHEN $3::boolean THEN $4 ELSE c.progress_detail END,
+              extended_count = c.extended_count + CASE WHEN $5::boolean THEN 1 ELSE 0 END
+              ${h.moved ? ', deadline_at = $6, heartbeat_deadline_at = $7, wait_due_at = $8' : ''}
+        WHERE c.id = $1 AND c.wait_generation = $2 AND c.status = 'waitingForCallback' AND c.wait_ended_at IS NULL
+          AND c.wait_due_at > now()
+          AND (c.last_heartbeat_at IS NULL OR c.last_heartbeat_at <= now() - interval '1 second')
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [
+        id,
+        h.generation,
+        h.progressDetail !== undefined,
+        h.progressDetail ?? null,
+        h.countExtension,
+        ...(h.moved ? [h.deadlineAt, h.heartbeatDeadlineAt, h.waitDueAt] : []),
+      ],
     );
   }
 

@@ -16,6 +16,10 @@ const EVENT_FIELDS = [
   'httpStatus',
   'attempt',
   'requestorMessage',
+  'errorCode',
+  'replayId',
+  'via',
+  'deadlineAt',
 ] as const;
 
 const EVENT_COLUMNS = [
@@ -31,6 +35,10 @@ const EVENT_COLUMNS = [
   'http_status',
   'attempt',
   'requestor_message',
+  'error_code',
+  'replay_id',
+  'via',
+  'deadline_at',
 ];
 
 /** Appends history events in one statement (inside the caller's transaction). */
@@ -58,7 +66,8 @@ export async function listEvents(em: Pick<EntityManager, 'query'>, requestId: st
     `SELECT id, request_id AS "requestId", event_date_time AS "eventDateTime", event_type AS "eventType", stage,
             custom_extension_id AS "customExtensionId", callout_instance_id AS "calloutInstanceId", actor_id AS "actorId",
             actor_display_name AS "actorDisplayName", source, detail, http_status AS "httpStatus", attempt,
-            requestor_message AS "requestorMessage"
+            requestor_message AS "requestorMessage", error_code AS "errorCode", replay_id AS "replayId", via,
+            deadline_at AS "deadlineAt"
        FROM request_events WHERE request_id = $1 ORDER BY seq`,
     [requestId],
   );

@@ -1,3 +1,4 @@
+import type { FailurePolicy } from '@entitle/domain';
 import type { DataSource, EntityManager } from 'typeorm';
 import { rows } from './query';
 
@@ -22,6 +23,7 @@ export interface DueMoment {
     authentication: Record<string, unknown>;
     timeoutMs: number;
     maximumRetries: number;
+    onCalloutFailure: FailurePolicy | null;
   } | null;
 }
 
@@ -62,7 +64,8 @@ export class ExpiryRepository {
               json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS target,
               CASE WHEN q.id IS NULL THEN NULL ELSE json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS requestor,
               (SELECT json_build_object('id', x.id, 'extensionType', x.extension_type, 'endpoint', x.endpoint, 'authentication', x.authentication,
-                                        'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries)
+                                        'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
+                                        'onCalloutFailure', s.on_callout_failure)
                  FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
                 WHERE s.policy_id = a.policy_id AND s.stage = $2) AS extension
          FROM fired a

@@ -15,6 +15,9 @@ export interface ExtensionRow {
   timeoutMs: number;
   maximumRetries: number;
   callbackTimeoutSeconds: number | null;
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityUrlEnabled: boolean;
   lastConnectionTest: Record<string, unknown> | null;
   createdBy: string | null;
   lastModifiedBy: string | null;
@@ -31,11 +34,16 @@ export interface ExtensionWrite {
   timeoutMs: number;
   maximumRetries: number;
   callbackTimeoutSeconds: number | null;
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityUrlEnabled: boolean;
 }
 
 const COLUMNS = `x.id, x.catalog_id AS "catalogId", x.extension_type AS "extensionType", x.display_name AS "displayName",
   x.description, x.endpoint, x.authentication, x.timeout_ms AS "timeoutMs", x.maximum_retries AS "maximumRetries",
-  x.callback_timeout_seconds AS "callbackTimeoutSeconds", x.last_connection_test AS "lastConnectionTest",
+  x.callback_timeout_seconds AS "callbackTimeoutSeconds", x.maximum_duration_seconds AS "maximumDurationSeconds",
+  x.heartbeat_timeout_seconds AS "heartbeatTimeoutSeconds", x.capability_url_enabled AS "capabilityUrlEnabled",
+  x.last_connection_test AS "lastConnectionTest",
   x.created_by AS "createdBy", x.last_modified_by AS "lastModifiedBy", x.created_at AS "createdAt", x.modified_at AS "modifiedAt"`;
 
 export const EXTENSION_FILTER_COLUMNS: ColumnMap = {
@@ -61,8 +69,9 @@ export class ExtensionsRepository {
     const row = await one<ExtensionRow>(
       this.ds,
       `INSERT INTO custom_extensions AS x (id, catalog_id, extension_type, display_name, description, endpoint, authentication,
-         timeout_ms, maximum_retries, callback_timeout_seconds, created_by, last_modified_by)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $11) RETURNING ${COLUMNS}`,
+         timeout_ms, maximum_retries, callback_timeout_seconds, created_by, last_modified_by, maximum_duration_seconds,
+         heartbeat_timeout_seconds, capability_url_enabled)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $11, $12, $13, $14) RETURNING ${COLUMNS}`,
       [
         id,
         catalogId,
@@ -75,6 +84,9 @@ export class ExtensionsRepository {
         w.maximumRetries,
         w.callbackTimeoutSeconds,
         actor,
+        w.maximumDurationSeconds,
+        w.heartbeatTimeoutSeconds,
+        w.capabilityUrlEnabled,
       ],
     );
     if (!row) throw new Error('insert extension returned nothing');
@@ -102,7 +114,8 @@ export class ExtensionsRepository {
       this.ds,
       `UPDATE custom_extensions x SET extension_type = $2, display_name = $3, description = $4, endpoint = $5::jsonb,
               authentication = $6::jsonb, timeout_ms = $7, maximum_retries = $8, callback_timeout_seconds = $9,
-              last_modified_by = $10, modified_at = now()
+              last_modified_by = $10, maximum_duration_seconds = $11, heartbeat_timeout_seconds = $12,
+              capability_url_enabled = $13, modified_at = now()
         WHERE x.id = $1 RETURNING ${COLUMNS}`,
       [
         id,
@@ -115,6 +128,9 @@ export class ExtensionsRepository {
         w.maximumRetries,
         w.callbackTimeoutSeconds,
         actor,
+        w.maximumDurationSeconds,
+        w.heartbeatTimeoutSeconds,
+        w.capabilityUrlEnabled,
       ],
     );
   }

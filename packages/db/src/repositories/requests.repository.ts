@@ -1,4 +1,4 @@
-import type { RequestSnapshot, RequestType } from '@entitle/domain';
+import type { FailurePolicy, RequestSnapshot, RequestType } from '@entitle/domain';
 import type { FilterNode } from '@entitle/domain';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
@@ -56,6 +56,13 @@ export interface NewCallout {
   timeoutMs: number;
   payload: Record<string, unknown>;
   traceparent: string | null;
+  catalogId: string | null;
+  /** The binding's failure policies, snapshotted with the rest of the call (SPEC-2 §10.2). */
+  onCallbackTimeout: FailurePolicy | null;
+  onCalloutFailure: FailurePolicy | null;
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityEnabled: boolean;
 }
 
 /**
@@ -242,7 +249,11 @@ export class RequestsRepository {
          COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'extensionId', x.id, 'extensionType', x.extension_type,
                      'displayName', x.display_name, 'endpoint', x.endpoint, 'authentication', x.authentication,
                      'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
-                     'callbackTimeoutSeconds', x.callback_timeout_seconds))
+                     'callbackTimeoutSeconds', x.callback_timeout_seconds,
+                     'maximumDurationSeconds', x.maximum_duration_seconds,
+                     'heartbeatTimeoutSeconds', x.heartbeat_timeout_seconds,
+                     'capabilityUrlEnabled', x.capability_url_enabled,
+                     'onCallbackTimeout', s.on_callback_timeout, 'onCalloutFailure', s.on_callout_failure))
                    FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
                   WHERE s.policy_id = r.policy_id), '[]'::json) AS "bindingsJson"
        FROM assignment_requests r
@@ -357,16 +368,24 @@ export class RequestsRepository {
         c.timeoutMs,
         JSON.stringify(c.payload),
         c.traceparent,
+        c.catalogId,
+        c.onCallbackTimeout,
+        c.onCalloutFailure,
+        c.maximumDurationSeconds,
+        c.heartbeatTimeoutSeconds,
+        c.capabilityEnabled,
       ];
       const at = params.length;
       params.push(...values);
       const $ = (k: number): string => `$${at + k}`;
       return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}, ${$(6)}, 'sending', ${$(7)}::boolean,
-        ${$(8)}::int, 0, ${$(9)}::int, now(), ${$(10)}, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::int, ${$(14)}::jsonb, ${$(15)})`;
+        ${$(8)}::int, 0, ${$(9)}::int, now(), ${$(10)}, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::int, ${$(14)}::jsonb, ${$(15)},
+        ${$(16)}::uuid, ${$(17)}, ${$(18)}, ${$(19)}::int, ${$(20)}::int, ${$(21)}::boolean)`;
     });
     const sql = `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
          callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
-         timeout_ms, payload, traceparent)
+         timeout_ms, payload, traceparent, catalog_id, on_callback_timeout, on_callout_failure, maximum_duration_seconds,
+         heartbeat_timeout_seconds, capability_enabled)
        VALUES ${tuples.join(', ')}`;
     // One prepared statement per batch size: 1 on the request path, up to the scheduler's batch.
     await preparedRows(tx, `callouts.insert.${list.length}`, sql, params);

@@ -1,4 +1,4 @@
-import type { RequestStep, RequestState, RequestType, Stage } from '@entitle/domain';
+import type { FailurePolicy, RequestStep, RequestState, RequestType, Stage } from '@entitle/domain';
 
 /** Plain row shapes returned by the repositories (camelCase, dates as Date). */
 
@@ -42,6 +42,12 @@ export interface BoundExtension {
   timeoutMs: number;
   maximumRetries: number;
   callbackTimeoutSeconds: number | null;
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityUrlEnabled: boolean;
+  /** The binding's failure policies (SPEC-2 §10.2), null for part 1's behaviour. */
+  onCallbackTimeout: FailurePolicy | null;
+  onCalloutFailure: FailurePolicy | null;
 }
 
 /** Everything the request worker needs to plan a request and build its callout payloads. */
@@ -68,10 +74,42 @@ export interface CalloutRow {
   customExtensionId: string;
   stage: Stage;
   status: string;
-  sendState: 'sending' | 'sent' | 'failed';
+  /** Where sending stands: 'held' waits for the breaker, a pause or verification; 'skipped' will never be sent. */
+  sendState: 'sending' | 'sent' | 'failed' | 'held' | 'skipped';
   waits: boolean;
   callbackTimeoutSeconds: number | null;
+  /** The soft deadline (deadlineDateTime), moved by heartbeats. */
   deadlineAt: Date | null;
+  catalogId: string | null;
+  errorCode: string | null;
+  lastAttemptAt: Date | null;
+  failedAt: Date | null;
+  replayCount: number;
+  heldReason: string | null;
+  sendTrigger: string;
+  replayId: string | null;
+  replayRequestVersion: number | null;
+  /** This instance's failure ended its request (deliveryFailed, or denied by policy). */
+  endedRequest: boolean;
+  onCallbackTimeout: FailurePolicy | null;
+  onCalloutFailure: FailurePolicy | null;
+  maximumDurationSeconds: number | null;
+  heartbeatTimeoutSeconds: number | null;
+  capabilityEnabled: boolean;
+  /** Counts the waits of this instance (the first delivery, and each replay that reopens it). */
+  waitGeneration: number;
+  waitStartedAt: Date | null;
+  heartbeatDeadlineAt: Date | null;
+  hardDeadlineAt: Date | null;
+  /** The earliest of the three clocks: when the wait times out. */
+  waitDueAt: Date | null;
+  waitEndedAt: Date | null;
+  lastHeartbeatAt: Date | null;
+  heartbeatCount: number;
+  extendedCount: number;
+  progressDetail: string | null;
+  capabilityTokenHash: Buffer | null;
+  policyOutcome: 'continued' | 'denied' | 'failed' | null;
   detail: string | null;
   externalCorrelationId: string | null;
   resumeFingerprint: string | null;
@@ -104,6 +142,10 @@ export interface EventInput {
   httpStatus?: number | null;
   attempt?: number | null;
   requestorMessage?: string | null;
+  errorCode?: string | null;
+  replayId?: string | null;
+  via?: 'graph' | 'capabilityUrl' | 'system' | null;
+  deadlineAt?: Date | null;
 }
 
 export interface EventRow extends Required<EventInput> {

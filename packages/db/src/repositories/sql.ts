@@ -15,7 +15,17 @@ export const CALLOUT_COLUMNS = `
   c.resume_fingerprint AS "resumeFingerprint", c.resume_source AS "resumeSource", c.attempt_count AS "attemptCount",
   c.max_attempts AS "maxAttempts", c.next_attempt_at AS "nextAttemptAt", c.last_http_status AS "lastHttpStatus",
   c.last_error AS "lastError", c.target_url AS "targetUrl", c.endpoint, c.authentication, c.timeout_ms AS "timeoutMs",
-  c.payload, c.traceparent, c.created_at AS "createdAt", c.modified_at AS "modifiedAt"`;
+  c.payload, c.traceparent, c.created_at AS "createdAt", c.modified_at AS "modifiedAt", c.catalog_id AS "catalogId",
+  c.error_code AS "errorCode", c.last_attempt_at AS "lastAttemptAt", c.failed_at AS "failedAt",
+  c.replay_count AS "replayCount", c.held_reason AS "heldReason", c.send_trigger AS "sendTrigger",
+  c.replay_id AS "replayId", c.replay_request_version AS "replayRequestVersion", c.ended_request AS "endedRequest",
+  c.on_callback_timeout AS "onCallbackTimeout", c.on_callout_failure AS "onCalloutFailure",
+  c.maximum_duration_seconds AS "maximumDurationSeconds", c.heartbeat_timeout_seconds AS "heartbeatTimeoutSeconds",
+  c.capability_enabled AS "capabilityEnabled", c.wait_generation AS "waitGeneration", c.wait_started_at AS "waitStartedAt",
+  c.heartbeat_deadline_at AS "heartbeatDeadlineAt", c.hard_deadline_at AS "hardDeadlineAt", c.wait_due_at AS "waitDueAt",
+  c.wait_ended_at AS "waitEndedAt", c.last_heartbeat_at AS "lastHeartbeatAt", c.heartbeat_count AS "heartbeatCount",
+  c.extended_count AS "extendedCount", c.progress_detail AS "progressDetail",
+  c.capability_token_hash AS "capabilityTokenHash", c.policy_outcome AS "policyOutcome"`;
 
 /** Postgres interval literal for a number of milliseconds. */
 export function msInterval(ms: number): string {

@@ -29,7 +29,7 @@ export class WaitingRepository {
     after?: { deadlineAt: string; id: string },
   ): Promise<{ items: WaitingRow[]; next?: { deadlineAt: string; id: string } }> {
     const params: unknown[] = [];
-    const where = [`c.status = 'waitingForCallback'`, 'c.deadline_at IS NOT NULL'];
+    const where = [`c.status = 'waitingForCallback'`, 'c.wait_due_at IS NOT NULL'];
     if (filter.catalogId) {
       params.push(filter.catalogId);
       where.push(`r.catalog_id = $${params.length}`);
@@ -40,23 +40,23 @@ export class WaitingRepository {
     }
     if (after) {
       params.push(after.deadlineAt, after.id);
-      where.push(`(c.deadline_at, c.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+      where.push(`(c.wait_due_at, c.id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(top + 1);
     const found = await rows<WaitingRow & { cursor: string }>(
       this.ds,
-      `SELECT c.id AS "calloutId", c.stage, c.created_at AS "waitingSince", c.deadline_at AS "deadlineAt", c.attempt_count AS "attemptCount",
+      `SELECT c.id AS "calloutId", c.stage, c.created_at AS "waitingSince", c.wait_due_at AS "deadlineAt", c.attempt_count AS "attemptCount",
               c.last_http_status AS "lastHttpStatus", c.last_error AS "lastError", r.id AS "requestId", r.request_type AS "requestType",
               ap.id AS "accessPackageId", ap.display_name AS "accessPackageName", cat.id AS "catalogId", cat.display_name AS "catalogName",
               x.id AS "extensionId", x.display_name AS "extensionName",
-              to_char(c.deadline_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor
+              to_char(c.wait_due_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor
          FROM callout_instances c
          JOIN assignment_requests r ON r.id = c.request_id
          JOIN access_packages ap ON ap.id = r.access_package_id
          JOIN catalogs cat ON cat.id = r.catalog_id
          JOIN custom_extensions x ON x.id = c.custom_extension_id
         WHERE ${where.join(' AND ')}
-        ORDER BY c.deadline_at, c.id LIMIT $${params.length}`,
+        ORDER BY c.wait_due_at, c.id LIMIT $${params.length}`,
       params,
     );
     const items = found.slice(0, top);
@@ -74,7 +74,7 @@ export class WaitingRepository {
       this.ds,
       `SELECT x.id AS "extensionId", x.display_name AS "extensionName", cat.display_name AS "catalogName", count(*)::int AS waiting
          FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id JOIN catalogs cat ON cat.id = x.catalog_id
-        WHERE c.status = 'waitingForCallback' AND c.deadline_at IS NOT NULL
+        WHERE c.status = 'waitingForCallback' AND c.wait_due_at IS NOT NULL
         GROUP BY x.id, x.display_name, cat.display_name ORDER BY waiting DESC LIMIT 50`,
     );
   }
@@ -84,7 +84,7 @@ export class WaitingRepository {
     const r = await rows<{ b: number; n: number }>(
       this.ds,
       `SELECT width_bucket(EXTRACT(EPOCH FROM now() - c.created_at), ARRAY[60, 600, 3600, 86400]::float8[]) AS b, count(*)::int AS n
-         FROM callout_instances c WHERE c.status = 'waitingForCallback' AND c.deadline_at IS NOT NULL GROUP BY 1`,
+         FROM callout_instances c WHERE c.status = 'waitingForCallback' AND c.wait_due_at IS NOT NULL GROUP BY 1`,
     );
     const labels = ['< 1 min', '< 10 min', '< 1 h', '< 1 day', '≥ 1 day'];
     return labels.map((bucket, i) => ({ bucket, waiting: r.find((x) => Number(x.b) === i)?.n ?? 0 }));
