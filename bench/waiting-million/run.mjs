@@ -317,10 +317,11 @@ async function loadChunk(c, s, payloadTemplate, n) {
          FROM g
      )
      INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
-            callback_timeout_seconds, deadline_at, attempt_count, max_attempts, next_attempt_at, last_http_status, target_url,
+            callback_timeout_seconds, deadline_at, wait_due_at, hard_deadline_at, wait_started_at, wait_generation, attempt_count, max_attempts, next_attempt_at, last_http_status, target_url,
             endpoint, authentication, timeout_ms, payload, traceparent, created_at, modified_at)
-     SELECT g.cid, g.rid, g.aid, x.id, 'assignmentRequestCreated', 'waitingForCallback', 'sent', true, $7,
-            g.created + make_interval(secs => $7), 1, 1 + x.maximum_retries, NULL, 202, x.endpoint->>'url', x.endpoint,
+     SELECT g.cid, g.rid, g.aid, x.id, 'assignmentRequestCreated', 'waitingForCallback', 'sent', true, $7::int,
+            g.created + make_interval(secs => $7::int), g.created + make_interval(secs => $7::int), g.created + make_interval(secs => $7::int),
+            g.created, 1, 1, 1 + x.maximum_retries, NULL, 202, x.endpoint->>'url', x.endpoint,
             x.authentication, x.timeout_ms,
             jsonb_set(jsonb_set($8::jsonb || jsonb_build_object('AccessPackageAssignmentRequestId', g.rid, 'CustomExtensionStageInstanceId', g.cid,
                         'CallbackUriPath', '/identityGovernance/entitlementManagement/assignmentRequests/' || g.rid || '/resume'),
@@ -356,7 +357,8 @@ async function pickDue(c, max) {
 async function arm(c, n, { analyze = true } = {}) {
   if (n > 0) {
     await c.query(
-      `UPDATE callout_instances c SET deadline_at = now() - interval '1 second' FROM bench_due d WHERE d.callout_id = c.id AND d.k <= $1`,
+      `UPDATE callout_instances c SET deadline_at = now() - interval '1 second', hard_deadline_at = now() - interval '1 second',
+              wait_due_at = now() - interval '1 second' FROM bench_due d WHERE d.callout_id = c.id AND d.k <= $1`,
       [n],
     );
   }
@@ -366,8 +368,9 @@ async function arm(c, n, { analyze = true } = {}) {
 /** Every picked callout and its request back to waiting with the original deadline; history cleared; VACUUM. */
 async function reset(c) {
   await c.query(
-    `UPDATE callout_instances c SET status = 'waitingForCallback', deadline_at = d.orig_deadline
-       FROM bench_due d WHERE d.callout_id = c.id AND (c.status <> 'waitingForCallback' OR c.deadline_at <> d.orig_deadline)`,
+    `UPDATE callout_instances c SET status = 'waitingForCallback', deadline_at = d.orig_deadline, hard_deadline_at = d.orig_deadline,
+            wait_due_at = d.orig_deadline, wait_ended_at = NULL, ended_request = false, policy_outcome = NULL
+       FROM bench_due d WHERE d.callout_id = c.id AND (c.status <> 'waitingForCallback' OR c.wait_due_at <> d.orig_deadline)`,
   );
   await c.query(
     `UPDATE assignment_requests r SET state = 'submitted', status = 'WaitingForCallback', step = 'created', step_started = true,
