@@ -8,6 +8,7 @@ import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
 import { DispatchService } from './callouts/dispatch.service';
 import { CalloutReconciler } from './callouts/reconciler.service';
+import { SigningKeyring } from './callouts/signing-keyring';
 
 export const APP = 'callout-dispatcher';
 
@@ -21,6 +22,7 @@ export class AppModule {
         WorkerLifecycle,
         ...signingProviders,
         CalloutMetrics,
+        SigningKeyring,
         DispatchService,
         ConnectionTestService,
         CalloutsProcessor,

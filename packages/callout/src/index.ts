@@ -5,3 +5,4 @@ export * from './sender';
 export * from './signer';
 export * from './target-url';
 export * from './pre-expiration';
+export * from './webhook-signatures';

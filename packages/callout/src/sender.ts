@@ -10,6 +10,7 @@ import {
 } from '@opentelemetry/api';
 import { randomUUID } from 'node:crypto';
 import { Agent, errors as undiciErrors, request } from 'undici';
+import { webhookSignature, type WebhookSigningKey } from './webhook-signatures';
 import { guardedLookup, refuseTargetUrl, type Resolver, TARGET_REFUSED, type TargetPolicy } from './target-url';
 
 const tracer = trace.getTracer('@entitle/callout');
@@ -71,6 +72,8 @@ export interface OutboundCall {
   webhookId: string;
   traceparent?: string;
   authorization?: string;
+  /** Standard Webhooks keys (SPEC-2 §11.1): the request carries `webhook-signature` when there are any. */
+  signingKeys?: readonly WebhookSigningKey[];
 }
 
 export interface OutboundResult {
@@ -82,6 +85,8 @@ export interface OutboundResult {
   latencyMs: number;
   startedAt: Date;
   clientRequestId: string;
+  /** The signing keys whose signatures the request carried. */
+  signatureKeyIds?: string[];
 }
 
 /**
@@ -125,12 +130,20 @@ export class CalloutSender {
         clientRequestId,
       };
     }
+    // Standard Webhooks: the timestamp of this very attempt, sent whether or not the endpoint signs.
+    const timestamp = Math.floor(startedAt.getTime() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json; charset=utf-8',
       'x-ms-client-request-id': clientRequestId,
       'webhook-id': call.webhookId,
+      'webhook-timestamp': String(timestamp),
       'user-agent': 'Entitle-CustomExtension/1.0',
     };
+    const signature = call.signingKeys
+      ? webhookSignature(call.signingKeys, call.webhookId, timestamp, payload)
+      : undefined;
+    if (signature) headers['webhook-signature'] = signature.header;
+    const signatureKeyIds = signature?.keyIds ?? [];
     const { span, traceparent } = startAttemptSpan(call);
     if (traceparent) headers.traceparent = traceparent;
     if (call.authorization) headers.authorization = call.authorization;
@@ -158,6 +171,7 @@ export class CalloutSender {
         latencyMs: Math.round(performance.now() - started),
         startedAt,
         clientRequestId,
+        signatureKeyIds,
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -175,7 +189,7 @@ export class CalloutSender {
         ? `no answer within ${call.timeoutMs} ms`
         : `${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}`;
       failure = timedOut ? 'timeout' : (code ?? 'error');
-      return { error: message, latencyMs, startedAt, clientRequestId };
+      return { error: message, latencyMs, startedAt, clientRequestId, signatureKeyIds };
     } finally {
       clearTimeout(timer);
       if (status !== undefined) span.setAttribute('http.response.status_code', status);

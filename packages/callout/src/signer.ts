@@ -90,8 +90,10 @@ export class CalloutSigner {
     return token;
   }
 
-  async authorization(target: CalloutTarget): Promise<string> {
+  /** Undefined for an extension without authentication (it signs with Standard Webhooks instead). */
+  async authorization(target: CalloutTarget): Promise<string | undefined> {
     const url = new URL(target.url);
+    if (!target.authentication['@odata.type']) return undefined;
     if (!isPopAuthentication(target.authentication)) {
       const resourceId = String(target.authentication.resourceId ?? '');
       return `Bearer ${await this.issuerToken(resourceId || url.origin, {}, `bearer|${resourceId}`)}`;

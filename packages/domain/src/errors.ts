@@ -10,6 +10,8 @@ export const DOMAIN_ERROR_CODES = [
   'InvalidStageSettingPolicy',
   'InstanceMismatch',
   'InsecureEndpoint',
+  'UnauthenticatedEndpoint',
+  'InvalidSigningSecret',
   // 401 / 403: the caller
   'InvalidAuthenticationToken',
   'InvalidCallbackToken',
@@ -24,6 +26,9 @@ export const DOMAIN_ERROR_CODES = [
   'AlreadyResumed',
   'NotWaitingForCallback',
   'StageMismatch',
+  'TooManySigningSecrets',
+  'LastSigningSecret',
+  'VerificationNotRequired',
   // 410: a capability token that no longer answers
   'CallbackTokenSuperseded',
   'CallbackTokenExpired',

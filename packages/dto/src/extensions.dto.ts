@@ -1,6 +1,6 @@
 import { DomainError, type ExtensionType, formatIsoDuration, parseIsoDuration } from '@entitle/domain';
 import { z } from './errors-map';
-import { guid, validationError } from './validation';
+import { enumValue, guid, validationError } from './validation';
 
 /** Graph type names of the three extension kinds (SPEC §2.2). */
 export const EXTENSION_ODATA: Readonly<Record<ExtensionType, string>> = {
@@ -65,6 +65,7 @@ const shape = z
       })
       .loose()
       .nullish(),
+    signingConfiguration: z.object({ isEnabled: z.boolean().nullish() }).strict().nullish(),
     callbackConfiguration: z
       .object({
         '@odata.type': nestedType(CALLBACK_CONFIG),
@@ -96,6 +97,8 @@ export interface ExtensionInput {
   maximumDurationSeconds: number | null;
   heartbeatTimeoutSeconds: number | null;
   capabilityUrlEnabled: boolean;
+  /** Standard Webhooks signatures (SPEC-2 §11.1). */
+  signingEnabled: boolean;
 }
 
 export interface ExtensionRules {
@@ -201,11 +204,24 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
   const refused = rules.refuseUrl(targetUrl);
   if (refused) throw bad(`${field}: ${refused}`);
 
-  // authenticationConfiguration
+  // signingConfiguration (SPEC-2 §11.1): independent of authenticationConfiguration.
+  const signingEnabled = b.signingConfiguration?.isEnabled === true;
+
+  // authenticationConfiguration: absent means proof-of-possession; an explicit null means none,
+  // which only an extension that signs may have (an endpoint must be able to tell our calls apart).
   const ac = b.authenticationConfiguration;
   let authentication: Record<string, unknown>;
   const acType = odataType(ac?.['@odata.type']);
-  if (!ac || acType === undefined) {
+  if ((body as Record<string, unknown>).authenticationConfiguration === null) {
+    if (!signingEnabled)
+      throw new DomainError(
+        'UnauthenticatedEndpoint',
+        'authenticationConfiguration: null is accepted only with signingConfiguration.isEnabled true; an extension needs authentication, a signature, or both',
+      );
+    if (extensionType === 'customAccessPackage')
+      throw bad(`authenticationConfiguration: required for a legacy extension (${REGULAR_AUTH} with resourceId)`);
+    authentication = {};
+  } else if (!ac || acType === undefined) {
     if (extensionType === 'customAccessPackage')
       throw bad(`authenticationConfiguration: required for a legacy extension (${REGULAR_AUTH} with resourceId)`);
     authentication = { '@odata.type': POP_AUTH };
@@ -301,5 +317,51 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
     maximumDurationSeconds,
     heartbeatTimeoutSeconds,
     capabilityUrlEnabled,
+    signingEnabled,
   };
+}
+
+const signingSecretShape = z
+  .object({
+    scheme: z.string().max(8),
+    secret: z.string().max(512).nullish(),
+    previousSecretOverlap: z.string().max(64).nullish(),
+  })
+  .strict();
+
+/** The body of a new signing secret (SPEC-2 §11.1); the scheme's own checks run where it is made. */
+export const signingSecretBodyShape = signingSecretShape;
+
+export interface SigningSecretInput {
+  scheme: 'v1' | 'v1a';
+  /** A `whsec_` secret to import (v1 only). */
+  secret?: string;
+  previousSecretOverlapSeconds: number;
+}
+
+export function parseSigningSecret(body: unknown): SigningSecretInput {
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new DomainError(
+      'BadRequest',
+      'The request body must be a JSON object {scheme, secret?, previousSecretOverlap?}.',
+    );
+  const parsed = signingSecretShape.safeParse(body);
+  if (!parsed.success) throw validationError(parsed.error, 'signing secret');
+  const b = parsed.data;
+  const scheme = enumValue(['v1', 'v1a'] as const, b.scheme);
+  if (!scheme) throw bad(`scheme: expected v1 (HMAC-SHA256) or v1a (Ed25519), got ${JSON.stringify(b.scheme)}`);
+  if (b.secret != null && scheme !== 'v1')
+    throw bad(
+      'secret: only a v1 secret can be imported; a v1a key pair is always made here (the private key never leaves)',
+    );
+  let overlap = 86_400;
+  if (b.previousSecretOverlap != null) {
+    const seconds = parseIsoDuration(b.previousSecretOverlap);
+    if (seconds === undefined || seconds > 30 * 86_400)
+      throw bad(
+        `previousSecretOverlap: expected an ISO-8601 duration from PT0S to P30D, got ${JSON.stringify(b.previousSecretOverlap)}`,
+      );
+    overlap = seconds;
+  }
+  return { scheme, ...(b.secret != null ? { secret: b.secret } : {}), previousSecretOverlapSeconds: overlap };
 }

@@ -16,6 +16,7 @@ import {
   LOGIC_APP,
   POP_AUTH,
   REGULAR_AUTH,
+  signingSecretBodyShape,
 } from './extensions.dto';
 import { createAccessPackageSchema, policyBodyShape, updateAccessPackageSchema } from './packages.dto';
 import { createAssignmentRequestSchema } from './requests.dto';
@@ -189,6 +190,7 @@ export const REQUEST_BODIES = {
   ResumeInput: resumeInput,
   CapabilityResumeInput: capabilityResumeInput,
   HeartbeatInput: heartbeatInputSchema,
+  SigningSecretInput: signingSecretBodyShape,
   ApprovalDecisionInput: approvalDecisionSchema,
 } satisfies Record<string, z.ZodType>;
 
@@ -226,6 +228,9 @@ export const RESPONSES = {
   AssignmentPolicyCollection: r.assignmentPolicyCollectionResponse,
   CustomExtensionCalloutInstance: r.calloutInstanceResponse,
   HeartbeatResult: r.heartbeatResponse,
+  SigningSecret: r.signingSecretResponse,
+  SigningSecretCreated: r.signingSecretCreatedResponse,
+  SigningSecretCollection: r.signingSecretCollectionResponse,
   CallbackStatus: r.callbackStatusResponse,
   Assignment: r.assignmentResponse,
   AssignmentCollection: r.assignmentCollectionResponse,

@@ -219,13 +219,27 @@ const extensionBase = z.strictObject({
   lastModifiedBy: z.string().nullable(),
   lastModifiedDateTime: dateTime,
   endpointConfiguration: z.union([logicAppEndpointResponse, httpRequestEndpointResponse]),
-  authenticationConfiguration: z.union([popAuthenticationResponse, tokenAuthenticationResponse]),
+  authenticationConfiguration: z
+    .union([popAuthenticationResponse, tokenAuthenticationResponse])
+    .nullable()
+    .meta({ description: 'null for an extension that only signs with Standard Webhooks.' }),
   clientConfiguration: z.strictObject({
     '@odata.type': z.literal(CLIENT_CONFIG),
     timeoutInMilliseconds: z.number().int(),
     maximumRetries: z.number().int(),
   }),
-  tokenSecurity: z.enum(['proofOfPossession', 'regular']),
+  tokenSecurity: z.enum(['proofOfPossession', 'regular']).nullable(),
+  signingConfiguration: z
+    .strictObject({ isEnabled: z.boolean() })
+    .nullable()
+    .meta({ description: 'Standard Webhooks signatures (webhook-signature) on every request; null when off.' }),
+  signingSecretCreated: z
+    .strictObject({ id: guid, scheme: z.enum(['v1', 'v1a']), secret: z.string().nullable() })
+    .optional()
+    .meta({
+      description:
+        'Only in the answer of the write that turned signing on with no secret: the secret made, shown once.',
+    }),
   lastConnectionTest: connectionTestResponse
     .nullable()
     .meta({ description: 'The last connection test (run on create and on an endpoint change); null until one ran.' }),
@@ -375,6 +389,21 @@ export const calloutInstanceResponse = z.strictObject({
   progressDetail: z.string().nullable(),
   createdDateTime: dateTime,
 });
+
+export const signingSecretResponse = z.strictObject({
+  id: guid,
+  scheme: z.enum(['v1', 'v1a']),
+  state: z.enum(['active', 'retiring', 'retired']),
+  createdDateTime: dateTime,
+  retireDateTime: dateTime.nullable(),
+  retiredDateTime: dateTime.nullable(),
+  publicKey: z.string().nullable().meta({ description: 'v1a: the raw Ed25519 public key as whpk_<base64>.' }),
+  secretHint: z.string().nullable().meta({ description: 'v1: the last four characters of the whsec_ secret.' }),
+});
+export const signingSecretCreatedResponse = signingSecretResponse.extend({
+  secret: z.string().optional().meta({ description: 'v1 only: the whsec_ secret, shown in this answer only.' }),
+});
+export const signingSecretCollectionResponse = z.strictObject({ value: z.array(signingSecretResponse) });
 
 export const heartbeatResponse = z.strictObject({
   customExtensionStageInstanceId: guid,

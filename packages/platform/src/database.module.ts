@@ -12,6 +12,7 @@ import {
   ExtensionsRepository,
   RequestsRepository,
   WaitingRepository,
+  SigningSecretsRepository,
 } from '@entitle/db';
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
@@ -42,6 +43,7 @@ const REPOSITORIES = [
   AssignmentsRepository,
   ExpiryRepository,
   WaitingRepository,
+  SigningSecretsRepository,
 ] as const;
 
 @Global()

@@ -7,6 +7,8 @@ import {
   type Moment,
   type NewCallout,
   RequestsRepository,
+  insertExtensionEvents,
+  SigningSecretsRepository,
 } from '@entitle/db';
 import type { Stage } from '@entitle/domain';
 import { APP_CONFIG, newTraceparent } from '@entitle/platform';
@@ -34,6 +36,7 @@ export class DeadlineBatches {
     @Inject(ExpiryRepository) private readonly expiry: ExpiryRepository,
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(WaitTimeouts) private readonly timeouts: WaitTimeouts,
+    @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -81,6 +84,22 @@ export class DeadlineBatches {
       },
       { singleStatement: true },
     );
+  }
+
+  /** Signing secrets whose overlap ended stop signing for good (SPEC-2 §11.1), with their event. */
+  async retireSigningSecrets(limit: number): Promise<number> {
+    return this.uow.run('retireSigningSecrets', async (tx) => {
+      const done = await this.secrets.retireDue(tx, limit);
+      await insertExtensionEvents(
+        tx,
+        done.map((d) => ({
+          customExtensionId: d.customExtensionId,
+          eventType: 'signingSecretRetired',
+          detail: `${d.scheme} secret ${d.id} retired at the end of its overlap`,
+        })),
+      );
+      return done.length;
+    });
   }
 
   /** Approval stages past durationBeforeAutomaticDenial: stage autoDenied, request denied. */

@@ -9,6 +9,7 @@ export * from './record-callout-attempt';
 export * from './reprocess-request';
 export * from './request-advancer';
 export * from './resume-request';
+export * from './signing-secrets';
 export * from './submit-request';
 export * from './unit-of-work';
 export * from './wait-timeouts';

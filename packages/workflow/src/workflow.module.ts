@@ -13,6 +13,7 @@ import { RecordCalloutAttempt } from './record-callout-attempt';
 import { ReprocessRequest } from './reprocess-request';
 import { RequestAdvancer } from './request-advancer';
 import { ResumeRequest } from './resume-request';
+import { SigningSecrets } from './signing-secrets';
 import { SubmitRequest } from './submit-request';
 import { UnitOfWork } from './unit-of-work';
 import { WaitTimeouts } from './wait-timeouts';
@@ -28,6 +29,7 @@ const USE_CASES = [
   DeadlineBatches,
   HeartbeatWait,
   CapabilityCallbacks,
+  SigningSecrets,
 ];
 
 /** Every use case, for whichever app runs it; they need the database, queues and event bus modules. */

@@ -6,6 +6,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
 import { CalloutMetrics } from './callout-metrics';
+import { SigningKeyring } from './signing-keyring';
 
 /**
  * The connection test of an extension (SPEC §2.2): one signed call with
@@ -23,6 +24,7 @@ export class ConnectionTestService implements OnApplicationShutdown {
     @Inject(PinoLogger) private readonly log: PinoLogger,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
+    @Inject(SigningKeyring) private readonly keyring: SigningKeyring,
   ) {
     this.sender = new CalloutSender({
       connections: 8,
@@ -51,6 +53,7 @@ export class ConnectionTestService implements OnApplicationShutdown {
       webhookId: randomUUID(),
       traceparent,
       authorization,
+      signingKeys: await this.keyring.keysFor(x.id, { enabled: x.signingEnabled, version: x.signingVersion }),
     });
     const succeeded = res.httpStatus !== undefined && res.httpStatus >= 200 && res.httpStatus < 300;
     await this.extensions.recordConnectionTest(x.id, new Date(modifiedAt), {

@@ -8,6 +8,7 @@ import { RecordCalloutAttempt } from '@entitle/workflow';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
 import { CalloutMetrics } from './callout-metrics';
+import { SigningKeyring } from './signing-keyring';
 
 type Verdict = 'delivered' | 'retry' | 'failed';
 
@@ -30,6 +31,7 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(CalloutSigner) private readonly signer: CalloutSigner,
     @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
     @Inject(CapabilityTokens) private readonly tokens: CapabilityTokens,
+    @Inject(SigningKeyring) private readonly keyring: SigningKeyring,
   ) {
     this.publicBaseUrl = config.publicBaseUrl.replace(/\/+$/, '');
     // Every send checks the target again, on the addresses it resolves to (SSRF guard).
@@ -39,7 +41,7 @@ export class DispatchService implements OnApplicationShutdown {
   }
 
   async send(calloutId: string, attempt: number, traceparent?: string): Promise<Verdict | 'stale'> {
-    const c = await this.callouts.findById(calloutId);
+    const c = await this.callouts.findForSend(calloutId);
     if (!c) throw new PermanentJobError(`callout instance ${calloutId} does not exist`);
     if (c.sendState !== 'sending' || c.attemptCount !== attempt - 1) return 'stale';
 
@@ -49,10 +51,15 @@ export class DispatchService implements OnApplicationShutdown {
       authentication: c.authentication,
     });
     const capability = await this.capabilityFields(c);
+    const signingKeys = await this.keyring.keysFor(c.customExtensionId, {
+      enabled: c.signingEnabled,
+      version: c.signingVersion,
+    });
     const res = await this.sender.send({
       authorization,
       url: c.targetUrl,
       body: capability ? { ...c.payload, ...capability.fields } : c.payload,
+      signingKeys,
       timeoutMs: c.timeoutMs,
       webhookId: c.id,
       traceparent: traceparent ?? c.traceparent ?? undefined,

@@ -8,6 +8,8 @@ export function statusOf(code: DomainErrorCode): number {
     case 'InvalidStageSettingPolicy':
     case 'InstanceMismatch':
     case 'InsecureEndpoint':
+    case 'UnauthenticatedEndpoint':
+    case 'InvalidSigningSecret':
       return 400;
     case 'InvalidAuthenticationToken':
     case 'InvalidCallbackToken':
@@ -23,6 +25,9 @@ export function statusOf(code: DomainErrorCode): number {
     case 'AlreadyResumed':
     case 'NotWaitingForCallback':
     case 'StageMismatch':
+    case 'TooManySigningSecrets':
+    case 'LastSigningSecret':
+    case 'VerificationNotRequired':
       return 409;
     case 'CallbackTokenSuperseded':
     case 'CallbackTokenExpired':

@@ -2,13 +2,20 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import { refuseTargetUrl } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { CatalogsRepository, type ExtensionRow, ExtensionsRepository } from '@entitle/db';
+import {
+  CatalogsRepository,
+  type ExtensionRow,
+  ExtensionsRepository,
+  type SigningSecretRow,
+  SigningSecretsRepository,
+} from '@entitle/db';
 import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_RULES } from '@entitle/domain';
 import {
   EXTENSION_ODATA,
   type ExtensionInput,
   type GraphShape,
   parseExtension,
+  parseSigningSecret,
   POP_AUTH,
   requireGuid,
   CALLBACK_CONFIG,
@@ -16,6 +23,7 @@ import {
 } from '@entitle/dto';
 import { formatIsoDuration } from '@entitle/domain';
 import { APP_CONFIG, QueueProducer } from '@entitle/platform';
+import { type CreatedSecret, SigningSecrets } from '@entitle/workflow';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
@@ -40,10 +48,33 @@ export const EXTENSION_PROPERTIES = [
   'authenticationConfiguration',
   'clientConfiguration',
   'callbackConfiguration',
+  'signingConfiguration',
   'extensionType',
   'tokenSecurity',
   'lastConnectionTest',
 ] as const;
+
+/** A signing secret as listed (SPEC-2 §11.1): never the secret; a retiring one past its time shows as retired. */
+export function graphSigningSecret(r: SigningSecretRow, now = Date.now()): Record<string, unknown> {
+  const due = r.state === 'retiring' && r.retireAt !== null && new Date(r.retireAt).getTime() <= now;
+  const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
+  return {
+    id: r.id,
+    scheme: r.scheme,
+    state: due ? 'retired' : r.state,
+    createdDateTime: iso(r.createdAt),
+    retireDateTime: iso(r.retireAt),
+    retiredDateTime: due ? iso(r.retireAt) : iso(r.retiredAt),
+    publicKey: r.scheme === 'v1a' ? r.publicKey : null,
+    secretHint: r.scheme === 'v1' ? r.secretHint : null,
+  };
+}
+
+/** `signingSecretCreated` of an answer whose write made the extension's first secret (shown once). */
+function createdSecret(created: CreatedSecret | undefined): Record<string, unknown> {
+  if (!created) return {};
+  return { signingSecretCreated: { id: created.row.id, scheme: created.row.scheme, secret: created.secret ?? null } };
+}
 
 export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PROPERTIES> {
   const pop = String(x.authentication['@odata.type'] ?? '') === POP_AUTH;
@@ -57,7 +88,8 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     lastModifiedBy: x.lastModifiedBy,
     lastModifiedDateTime: new Date(x.modifiedAt).toISOString(),
     endpointConfiguration: x.endpoint,
-    authenticationConfiguration: x.authentication,
+    // An extension that only signs has no authentication (SPEC-2 §11.1).
+    authenticationConfiguration: x.authentication['@odata.type'] ? x.authentication : null,
     clientConfiguration: {
       '@odata.type': CLIENT_CONFIG,
       timeoutInMilliseconds: x.timeoutMs,
@@ -75,7 +107,8 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
           },
     // Read-only, beyond Graph: what the portal shows as "Type" and "Token security".
     extensionType: x.extensionType,
-    tokenSecurity: pop ? 'proofOfPossession' : 'regular',
+    tokenSecurity: x.authentication['@odata.type'] ? (pop ? 'proofOfPossession' : 'regular') : null,
+    signingConfiguration: x.signingEnabled ? { isEnabled: true } : null,
     lastConnectionTest: x.lastConnectionTest,
   };
 }
@@ -109,6 +142,8 @@ export class ExtensionsController {
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(SigningSecrets) private readonly signing: SigningSecrets,
+    @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
   ) {}
 
   @GraphOperation({
@@ -227,17 +262,24 @@ export class ExtensionsController {
       current.extensionType,
     );
     await this.checkBoundStagesAllow(current.id, input.extensionType, input.callbackTimeoutSeconds !== null);
-    const updated = await this.extensions.replace(current.id, input, caller.displayName);
+    const saved = await this.signing.saveExtension(
+      (tx) => this.extensions.replace(current.id, input, caller.displayName, tx),
+      caller,
+    );
+    const updated = saved.row;
     if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
     const endpointChanged =
       JSON.stringify(current.endpoint) !== JSON.stringify(updated.endpoint) ||
       JSON.stringify(current.authentication) !== JSON.stringify(updated.authentication);
     if (endpointChanged) await this.requestConnectionTest(updated);
-    return entity(
-      this.config,
-      `${EM}/catalogs('${updated.catalogId}')/customWorkflowExtensions`,
-      graphExtension(updated),
-    );
+    return {
+      ...entity(
+        this.config,
+        `${EM}/catalogs('${updated.catalogId}')/customWorkflowExtensions`,
+        graphExtension(updated),
+      ),
+      ...createdSecret(saved.created),
+    };
   }
 
   @GraphOperation({
@@ -334,6 +376,7 @@ export class ExtensionsController {
         maximumDurationSeconds: null,
         heartbeatTimeoutSeconds: null,
         capabilityUrlEnabled: false,
+        signingEnabled: current.signingEnabled,
       },
       caller.displayName,
     );
@@ -346,6 +389,87 @@ export class ExtensionsController {
     );
   }
 
+  @GraphOperation({
+    id: 'listSigningSecrets',
+    summary: 'The extension’s Standard Webhooks secrets (never the secret itself).',
+    status: 200,
+    returns: 'SigningSecretCollection',
+    errors: [403, 404],
+  })
+  @Get([
+    `${V1}/:id/signingSecrets`,
+    `${BETA_NEW}/:id/signingSecrets`,
+    `${BETA_LEGACY}/:id/signingSecrets`,
+    `${V1_ALIAS}/:id/signingSecrets`,
+  ])
+  async listSigningSecrets(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const x = await this.load(catalogId, id, caller, 'extension.write');
+    return { value: (await this.secrets.list(x.id)).map((r) => graphSigningSecret(r)) };
+  }
+
+  @GraphOperation({
+    id: 'createSigningSecret',
+    summary: 'Add a Standard Webhooks secret: v1 (HMAC, generated or imported whsec_) or v1a (Ed25519).',
+    description:
+      'The answer shows a v1 secret (whsec_…) once, or a v1a public key (whpk_…). At most two secrets are not retired; adding one while another is active retires that one after previousSecretOverlap (default PT24H).',
+    status: 201,
+    returns: 'SigningSecretCreated',
+    body: 'SigningSecretInput',
+    example: { scheme: 'v1', previousSecretOverlap: 'PT24H' },
+    errors: [400, 403, 404, 409],
+  })
+  @Post([
+    `${V1}/:id/signingSecrets`,
+    `${BETA_NEW}/:id/signingSecrets`,
+    `${BETA_LEGACY}/:id/signingSecrets`,
+    `${V1_ALIAS}/:id/signingSecrets`,
+  ])
+  @HttpCode(201)
+  async createSigningSecret(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const x = await this.load(catalogId, id, caller, 'extension.write');
+    const input = parseSigningSecret(body);
+    const created = await this.signing.create(x, input, caller);
+    return { ...graphSigningSecret(created.row), ...(created.secret ? { secret: created.secret } : {}) };
+  }
+
+  @GraphOperation({
+    id: 'retireSigningSecret',
+    summary: 'Retire a signing secret now (it stops signing at once).',
+    status: 200,
+    returns: 'SigningSecret',
+    errors: [403, 404, 409],
+  })
+  @Post([
+    `${V1}/:id/signingSecrets/:secretId/retire`,
+    `${BETA_NEW}/:id/signingSecrets/:secretId/retire`,
+    `${BETA_LEGACY}/:id/signingSecrets/:secretId/retire`,
+    `${V1_ALIAS}/:id/signingSecrets/:secretId/retire`,
+  ])
+  @HttpCode(200)
+  async retireSigningSecret(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Param('secretId') secretId: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const x = await this.load(catalogId, id, caller, 'extension.write');
+    const sid = requireGuid(secretId, 'signing secret');
+    const known = (await this.secrets.list(x.id)).find((r) => r.id === sid);
+    if (!known) throw new DomainError('NotFound', `signing secret ${secretId} does not exist on extension ${x.id}`);
+    await this.signing.retire(x, sid, caller);
+    const after = (await this.secrets.list(x.id)).find((r) => r.id === sid) as SigningSecretRow;
+    return graphSigningSecret(after);
+  }
+
   private async createIn(
     catalogId: string,
     body: unknown,
@@ -355,9 +479,16 @@ export class ExtensionsController {
     const catalog = await this.catalog(catalogId, caller, 'extension.write');
     const input = this.parse(body, path);
     await this.queues.assertAvailable(calloutsQueue);
-    const row = await this.extensions.insert(randomUUID(), catalog, input, caller.displayName);
+    const saved = await this.signing.saveExtension(
+      (tx) => this.extensions.insert(randomUUID(), catalog, input, caller.displayName, tx),
+      caller,
+    );
+    const row = saved.row as ExtensionRow;
     await this.requestConnectionTest(row);
-    return entity(this.config, `${EM}/catalogs('${catalog}')/customWorkflowExtensions`, graphExtension(row));
+    return {
+      ...entity(this.config, `${EM}/catalogs('${catalog}')/customWorkflowExtensions`, graphExtension(row)),
+      ...createdSecret(saved.created),
+    };
   }
 
   private parse(body: unknown, path: 'v1' | 'legacy', existingType?: ExtensionType): ExtensionInput {

@@ -3,6 +3,8 @@ import { APP_CONFIG, MetricsService, ReadinessService, TickService } from '@enti
 import { DeadlineBatches } from '@entitle/workflow';
 import { Inject, Injectable } from '@nestjs/common';
 
+type Tick = { callbacks: number; approvals: number; signingSecrets: number };
+
 /** Items claimed per transaction; a pass repeats batches until fewer than this were due. */
 const BATCH = 500;
 
@@ -13,7 +15,7 @@ const BATCH = 500;
  * the work and nothing is acted on twice; nothing acts before its deadline.
  */
 @Injectable()
-export class ReaperService extends TickService<{ callbacks: number; approvals: number }, 'callback' | 'approval'> {
+export class ReaperService extends TickService<Tick, 'callback' | 'approval' | 'signingSecret'> {
   constructor(
     @Inject(DeadlineBatches) private readonly batches: DeadlineBatches,
     @Inject(ReadinessService) readiness: ReadinessService,
@@ -26,18 +28,18 @@ export class ReaperService extends TickService<{ callbacks: number; approvals: n
         intervalMs: config.tickIntervalMs,
         metric: 'reaper',
         items: 'Deadlines the reaper acted on',
-        kinds: ['callback', 'approval'],
+        kinds: ['callback', 'approval', 'signingSecret'],
       },
       readiness,
       metrics,
     );
   }
 
-  protected idle(): { callbacks: number; approvals: number } {
-    return { callbacks: 0, approvals: 0 };
+  protected idle(): Tick {
+    return { callbacks: 0, approvals: 0, signingSecrets: 0 };
   }
 
-  protected async runTick(): Promise<{ callbacks: number; approvals: number }> {
+  protected async runTick(): Promise<Tick> {
     const callbacks = await this.pass('callback', BATCH, async () => {
       const done = await this.batches.timeOutCallbacks(BATCH);
       for (const d of done) this.logger.log(`callout ${d.calloutId} of request ${d.requestId} (${d.stage}) timed out`);
@@ -48,6 +50,7 @@ export class ReaperService extends TickService<{ callbacks: number; approvals: n
       for (const d of done) this.logger.log(`request ${d.requestId}: approval not decided in time, denied`);
       return done.length;
     });
-    return { callbacks, approvals };
+    const signingSecrets = await this.pass('signingSecret', BATCH, () => this.batches.retireSigningSecrets(BATCH));
+    return { callbacks, approvals, signingSecrets };
   }
 }

@@ -48,6 +48,23 @@ export class CalloutsRepository {
     );
   }
 
+  /**
+   * The dispatcher's read before an attempt: the instance, and whether its extension signs with the
+   * version of its secrets (so cached signing keys are known to be current), in one statement.
+   */
+  async findForSend(
+    id: string,
+  ): Promise<(CalloutRow & { signingEnabled: boolean; signingVersion: number }) | undefined> {
+    return preparedOne(
+      this.ds,
+      'callouts.findForSend',
+      `SELECT ${CALLOUT_COLUMNS}, COALESCE(x.signing_enabled, false) AS "signingEnabled",
+              COALESCE(x.signing_version, 0) AS "signingVersion"
+         FROM callout_instances c LEFT JOIN custom_extensions x ON x.id = c.custom_extension_id WHERE c.id = $1`,
+      [id],
+    );
+  }
+
   async lock(tx: Tx, id: string): Promise<CalloutRow | undefined> {
     return one<CalloutRow>(tx, `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1 FOR UPDATE`, [id]);
   }

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
 import { one, rows } from './query';
+import type { Tx } from './requests.repository';
 
 export interface ExtensionRow {
   id: string;
@@ -18,6 +19,8 @@ export interface ExtensionRow {
   maximumDurationSeconds: number | null;
   heartbeatTimeoutSeconds: number | null;
   capabilityUrlEnabled: boolean;
+  signingEnabled: boolean;
+  signingVersion: number;
   lastConnectionTest: Record<string, unknown> | null;
   createdBy: string | null;
   lastModifiedBy: string | null;
@@ -37,12 +40,14 @@ export interface ExtensionWrite {
   maximumDurationSeconds: number | null;
   heartbeatTimeoutSeconds: number | null;
   capabilityUrlEnabled: boolean;
+  signingEnabled: boolean;
 }
 
 const COLUMNS = `x.id, x.catalog_id AS "catalogId", x.extension_type AS "extensionType", x.display_name AS "displayName",
   x.description, x.endpoint, x.authentication, x.timeout_ms AS "timeoutMs", x.maximum_retries AS "maximumRetries",
   x.callback_timeout_seconds AS "callbackTimeoutSeconds", x.maximum_duration_seconds AS "maximumDurationSeconds",
   x.heartbeat_timeout_seconds AS "heartbeatTimeoutSeconds", x.capability_url_enabled AS "capabilityUrlEnabled",
+  x.signing_enabled AS "signingEnabled", x.signing_version AS "signingVersion",
   x.last_connection_test AS "lastConnectionTest",
   x.created_by AS "createdBy", x.last_modified_by AS "lastModifiedBy", x.created_at AS "createdAt", x.modified_at AS "modifiedAt"`;
 
@@ -65,13 +70,19 @@ export interface ExtensionBinding {
 export class ExtensionsRepository {
   constructor(private readonly ds: DataSource) {}
 
-  async insert(id: string, catalogId: string, w: ExtensionWrite, actor: string): Promise<ExtensionRow> {
+  async insert(
+    id: string,
+    catalogId: string,
+    w: ExtensionWrite,
+    actor: string,
+    tx: Tx = this.ds,
+  ): Promise<ExtensionRow> {
     const row = await one<ExtensionRow>(
-      this.ds,
+      tx,
       `INSERT INTO custom_extensions AS x (id, catalog_id, extension_type, display_name, description, endpoint, authentication,
          timeout_ms, maximum_retries, callback_timeout_seconds, created_by, last_modified_by, maximum_duration_seconds,
-         heartbeat_timeout_seconds, capability_url_enabled)
-       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $11, $12, $13, $14) RETURNING ${COLUMNS}`,
+         heartbeat_timeout_seconds, capability_url_enabled, signing_enabled)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $11, $12, $13, $14, $15) RETURNING ${COLUMNS}`,
       [
         id,
         catalogId,
@@ -87,6 +98,7 @@ export class ExtensionsRepository {
         w.maximumDurationSeconds,
         w.heartbeatTimeoutSeconds,
         w.capabilityUrlEnabled,
+        w.signingEnabled,
       ],
     );
     if (!row) throw new Error('insert extension returned nothing');
@@ -109,13 +121,13 @@ export class ExtensionsRepository {
   }
 
   /** PUT: replaces everything but id, catalog and creation; the type changes only through convert. */
-  async replace(id: string, w: ExtensionWrite, actor: string): Promise<ExtensionRow | undefined> {
+  async replace(id: string, w: ExtensionWrite, actor: string, tx: Tx = this.ds): Promise<ExtensionRow | undefined> {
     return one<ExtensionRow>(
-      this.ds,
+      tx,
       `UPDATE custom_extensions x SET extension_type = $2, display_name = $3, description = $4, endpoint = $5::jsonb,
               authentication = $6::jsonb, timeout_ms = $7, maximum_retries = $8, callback_timeout_seconds = $9,
               last_modified_by = $10, maximum_duration_seconds = $11, heartbeat_timeout_seconds = $12,
-              capability_url_enabled = $13, modified_at = now()
+              capability_url_enabled = $13, signing_enabled = $14, modified_at = now()
         WHERE x.id = $1 RETURNING ${COLUMNS}`,
       [
         id,
@@ -131,6 +143,7 @@ export class ExtensionsRepository {
         w.maximumDurationSeconds,
         w.heartbeatTimeoutSeconds,
         w.capabilityUrlEnabled,
+        w.signingEnabled,
       ],
     );
   }

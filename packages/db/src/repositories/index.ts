@@ -12,3 +12,5 @@ export * from './requests.repository';
 export * from './rows';
 export * from './sql';
 export * from './waiting.repository';
+export * from './signing-secrets.repository';
+export * from './extension-events.repository';
