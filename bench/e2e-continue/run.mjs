@@ -35,6 +35,8 @@ const HARD_TIMEOUT_MS = int(env.BENCH_TIMEOUT_MS, 15 * 60_000);
 const STALL_MS = int(env.BENCH_STALL_MS, 60_000);
 const RETRIES = int(env.BENCH_RETRIES, 1);
 const RATE = Number(env.BENCH_RATE ?? 0);
+// BENCH_SIGNING=v1: the extension signs its callouts with Standard Webhooks (SPEC-2 §11.4 compares on/off).
+const SIGNING = env.BENCH_SIGNING === 'v1';
 const PG_BASE = (env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432').replace(/\/+$/, '');
 const REDIS_URL = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEEP = env.BENCH_KEEP === '1';
@@ -692,6 +694,7 @@ async function runEntitle(concurrency, redis, attempt = 0) {
         targetUrl: `${receiver.url}/hooks/bench`,
       },
       authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
+      ...(SIGNING ? { signingConfiguration: { isEnabled: true } } : {}),
     });
     const pkg = await api(gw, token, 'POST', `${EM}/accessPackages`, {
       displayName: 'bench package',
@@ -916,7 +919,9 @@ function report(results) {
   out.push(
     `e2e-continue: N=${N} (warm-up ${WARMUP}), ${INFLIGHT} submissions in flight, 3 launch-and-continue stages, ${os.cpus().length} cores`,
   );
-  out.push(`code: ${gitState()}${RATE > 0 ? `; submissions paced at ${RATE} req/s (BENCH_RATE)` : ''}`);
+  out.push(
+    `code: ${gitState()}${RATE > 0 ? `; submissions paced at ${RATE} req/s (BENCH_RATE)` : ''}${SIGNING ? '; Entitle signs with v1 (BENCH_SIGNING)' : ''}`,
+  );
   out.push(
     'foreign CPU % = CPU used during the measured window by processes that are not part of this benchmark (other load on the machine).',
   );
