@@ -15,7 +15,7 @@ import { APP_CONFIG, newTraceparent } from '@entitle/platform';
 import { calloutsQueue, jobIds, requestsQueue } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { UnitOfWork } from './unit-of-work';
-import { WaitTimeouts } from './wait-timeouts';
+import { type TimeoutOutcome, WaitTimeouts } from './wait-timeouts';
 
 const MOMENT_STAGE: Record<Moment, Stage> = {
   fourteenDays: 'assignmentFourteenDaysBeforeExpiration',
@@ -49,14 +49,17 @@ export class DeadlineBatches {
     const failed = await this.timeOutByStatement(limit);
     const continued = await this.uow.run('continueTimedOutWaits', async (tx, after) => {
       const due = await this.callouts.claimDueToContinue(tx, limit);
-      const done: Array<{ calloutId: string; requestId: string; stage: string }> = [];
-      for (const d of due) {
-        const instance = await this.callouts.lockWait(tx, d.calloutId);
-        if (!instance?.due || instance.status !== 'waitingForCallback') continue;
-        await this.timeouts.apply(tx, after, instance, instance.clock);
-        done.push({ calloutId: d.calloutId, requestId: d.requestId, stage: instance.stage });
+      // Each request is planned on by itself; the instances are then marked in one statement per outcome.
+      const byOutcome = new Map<string, { outcome: TimeoutOutcome; ids: string[] }>();
+      for (const instance of due) {
+        const outcome = await this.timeouts.apply(tx, after, instance, instance.clock, { markInstance: false });
+        const key = JSON.stringify(outcome);
+        const group = byOutcome.get(key) ?? { outcome, ids: [] };
+        group.ids.push(instance.id);
+        byOutcome.set(key, group);
       }
-      return done;
+      for (const g of byOutcome.values()) await this.callouts.markManyTimedOut(tx, g.ids, g.outcome);
+      return due.map((d) => ({ calloutId: d.id, requestId: d.requestId as string, stage: d.stage }));
     });
     return [...failed, ...continued];
   }
@@ -73,7 +76,7 @@ export class DeadlineBatches {
           if (d.version === null) continue;
           after.publish('request.changed', {
             requestId: d.requestId,
-            state: 'deliveryFailed',
+            state: d.state ?? 'deliveryFailed',
             status: 'CallbackTimedOut',
             step: 'finished',
             version: d.version,

@@ -29,11 +29,25 @@ export class WaitTimeouts {
     @Inject(RequestAdvancer) private readonly advancer: RequestAdvancer,
   ) {}
 
-  /** `instance` waits and is due; the caller holds its request's lock, then the instance's. */
-  async apply(tx: Tx, after: AfterCommit, instance: CalloutRow, clock: WaitClock | string): Promise<void> {
-    if (!instance.requestId) return;
+  /**
+   * `instance` waits and is due; the caller holds its request's lock, then the instance's. With
+   * `markInstance` false the caller marks the instance itself (a batch marks many in one statement),
+   * from the outcome this answers.
+   */
+  async apply(
+    tx: Tx,
+    after: AfterCommit,
+    instance: CalloutRow,
+    clock: WaitClock | string,
+    opts: { markInstance?: boolean } = {},
+  ): Promise<TimeoutOutcome> {
+    const mark = async (o: TimeoutOutcome): Promise<TimeoutOutcome> => {
+      if (opts.markInstance !== false) await this.callouts.markTimedOut(tx, instance.id, o);
+      return o;
+    };
+    if (!instance.requestId) return mark({ endedRequest: false, policyOutcome: null });
     const ctx = await this.requests.lockContext(tx, instance.requestId);
-    if (!ctx) return;
+    if (!ctx) return mark({ endedRequest: false, policyOutcome: null });
     const policy = instance.onCallbackTimeout;
     let next: RequestSnapshot;
     try {
@@ -41,8 +55,7 @@ export class WaitTimeouts {
     } catch (err) {
       if (!isDomainError(err)) throw err;
       // The request no longer waits here (it moved on or ended): only the instance times out.
-      await this.callouts.markTimedOut(tx, instance.id, { endedRequest: false, policyOutcome: null });
-      return;
+      return mark({ endedRequest: false, policyOutcome: null });
     }
     const base: EventInput = {
       requestId: ctx.request.id,
@@ -56,7 +69,7 @@ export class WaitTimeouts {
     const events: EventInput[] = [
       { ...base, detail: clock, requestorMessage: policy === 'continue' ? null : PROCESS_EXPIRED },
     ];
-    await this.callouts.markTimedOut(tx, instance.id, { endedRequest: policy !== 'continue', policyOutcome: outcome });
+    const marked = await mark({ endedRequest: policy !== 'continue', policyOutcome: outcome });
     if (policy === 'continue') {
       events.push({
         ...base,
@@ -65,7 +78,7 @@ export class WaitTimeouts {
         requestorMessage: PROCESS_CONTINUES,
       });
       await this.advancer.persist(tx, after, ctx, next, events);
-      return;
+      return marked;
     }
     if (policy === 'deny')
       events.push({
@@ -78,5 +91,12 @@ export class WaitTimeouts {
     if (version === undefined) throw new Error(`request ${ctx.request.id} changed under its lock`);
     await this.requests.insertEvents(tx, events);
     after.publish('request.changed', requestChanged(ctx.request.id, next, version));
+    return marked;
   }
+}
+
+/** What a timeout did: whether it ended the request, and what the binding's policy made of it. */
+export interface TimeoutOutcome {
+  endedRequest: boolean;
+  policyOutcome: 'continued' | 'denied' | 'failed' | null;
 }

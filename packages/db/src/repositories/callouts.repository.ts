@@ -195,7 +195,16 @@ export class CalloutsRepository {
   async timeOutDue(
     tx: Tx,
     limit: number,
-  ): Promise<Array<{ calloutId: string; requestId: string; stage: string; version: number | null; clock: string }>> {
+  ): Promise<
+    Array<{
+      calloutId: string;
+      requestId: string;
+      stage: string;
+      version: number | null;
+      state: string | null;
+      clock: string;
+    }>
+  > {
     return rows(
       tx,
       `WITH due AS (
@@ -215,7 +224,7 @@ export class CalloutsRepository {
          UPDATE assignment_requests r SET state = CASE WHEN due.policy = 'deny' THEN 'denied' ELSE 'deliveryFailed' END,
                 status = 'CallbackTimedOut', step = 'finished', step_started = false,
                 version = r.version + 1, wake_at = NULL, modified_at = now(), completed_at = now()
-           FROM due WHERE r.id = due.request_id AND due.waits_here RETURNING r.id, r.version
+           FROM due WHERE r.id = due.request_id AND due.waits_here RETURNING r.id, r.version, r.state
        ), ev AS (
          INSERT INTO request_events (id, request_id, event_type, stage, custom_extension_id, callout_instance_id, detail,
                                      requestor_message, via)
@@ -227,7 +236,7 @@ export class CalloutsRepository {
           WHERE due.waits_here AND (e.event_type = 'callbackTimedOut' OR due.policy = 'deny')
           ORDER BY due.callout_id, e.ord
        )
-       SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version, due.clock
+       SELECT due.callout_id AS "calloutId", due.request_id AS "requestId", due.stage, req.version, req.state, due.clock
          FROM due LEFT JOIN req ON req.id = due.request_id`,
       [limit],
     );
@@ -235,19 +244,35 @@ export class CalloutsRepository {
 
   /**
    * Waits under policy `continue` whose earliest clock ran out, locked with their requests for the
-   * caller's transaction (replicas skip each other's rows): each goes on as if resumed without a
-   * state, which needs the planner, so the workflow takes them one by one.
+   * caller's transaction (replicas skip each other's rows), with the clock that ran out: each goes
+   * on as if resumed without a state, which needs the planner, so the workflow takes them one by one.
    */
-  async claimDueToContinue(tx: Tx, limit: number): Promise<Array<{ calloutId: string; requestId: string }>> {
-    return rows(
+  async claimDueToContinue(tx: Tx, limit: number): Promise<Array<CalloutRow & { clock: string }>> {
+    return preparedRows(
       tx,
-      `SELECT i.id AS "calloutId", r.id AS "requestId"
-         FROM callout_instances i JOIN assignment_requests r ON r.id = i.request_id
-        WHERE i.status = 'waitingForCallback' AND i.wait_due_at IS NOT NULL AND i.wait_due_at <= now()
-          AND i.on_callback_timeout = 'continue'
-        ORDER BY i.wait_due_at LIMIT $1
-        FOR UPDATE OF i, r SKIP LOCKED`,
+      'callouts.claimDueToContinue',
+      `SELECT ${CALLOUT_COLUMNS}, ${WAIT_CLOCK_SQL.replace(/\bi\./g, 'c.')} AS clock
+         FROM callout_instances c JOIN assignment_requests r ON r.id = c.request_id
+        WHERE c.status = 'waitingForCallback' AND c.wait_due_at IS NOT NULL AND c.wait_due_at <= now()
+          AND c.on_callback_timeout = 'continue'
+        ORDER BY c.wait_due_at LIMIT $1
+        FOR UPDATE OF c, r SKIP LOCKED`,
       [limit],
+    );
+  }
+
+  /** Several waits timed out with the same outcome, in one statement (the continue pass's batch). */
+  async markManyTimedOut(
+    tx: Tx,
+    ids: readonly string[],
+    r: { endedRequest: boolean; policyOutcome: 'continued' | 'denied' | 'failed' | null },
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    await tx.query(
+      `UPDATE callout_instances SET status = 'callbackTimedOut', wait_ended_at = now(), modified_at = now(),
+              ended_request = $2, policy_outcome = $3
+        WHERE id = ANY($1::uuid[]) AND status = 'waitingForCallback'`,
+      [ids, r.endedRequest, r.policyOutcome],
     );
   }
 
