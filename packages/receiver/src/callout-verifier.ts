@@ -59,7 +59,7 @@ export interface CalloutVerifierOptions {
   nonceStore?: NonceStore;
   /** The JWKS address, to skip discovery. */
   jwksUri?: string;
-  /** The least time between JWKS fetches caused by an unknown key id (default 30 s). */
+  /** The least time between JWKS fetches caused by an unknown key id (default 5 s). */
   jwksCooldownMs?: number;
   fetch?: typeof fetch;
   now?: () => number;

@@ -6,7 +6,7 @@ export interface IssuerKeysOptions {
   issuer: string;
   /** The JWKS address; by default it is read from `{issuer}/.well-known/openid-configuration`. */
   jwksUri?: string;
-  /** The least time between two fetches that an unknown `kid` may cause (default 30 s). */
+  /** The least time between two fetches that an unknown `kid` may cause (default 5 s). */
   cooldownMs?: number;
   /** Keys older than this are fetched again before use (default 10 min). */
   maxAgeMs?: number;
@@ -15,6 +15,9 @@ export interface IssuerKeysOptions {
   fetch?: typeof fetch;
   now?: () => number;
 }
+
+/** How long a token under an unknown key may wait for the cooldown to end before it is refused. */
+const MAX_COOLDOWN_WAIT_MS = 5_000;
 
 /** Issuer URLs compare equal with or without a trailing slash. */
 export function sameIssuer(a: string, b: string): boolean {
@@ -61,9 +64,17 @@ export class IssuerKeys {
       });
     }
     let found = this.pick(kid);
-    if (!found && this.keys.length > 0 && this.mayFetch()) {
-      await this.refresh();
-      found = this.pick(kid);
+    if (!found && this.keys.length > 0) {
+      // A key we have not seen: most likely a rotation. Fetch again once the cooldown since the
+      // last fetch has passed, waiting for it when that is soon (every caller waiting meanwhile
+      // shares the one fetch): a genuine new key is not refused, and made-up ones cost at most
+      // one fetch per cooldown.
+      const wait = this.untilMayFetch();
+      if (wait <= MAX_COOLDOWN_WAIT_MS) {
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await (this.inFlight ?? (this.mayFetch() ? this.refresh() : undefined));
+        found = this.pick(kid);
+      }
     }
     if (found) return found;
     if (this.keys.length === 0)
@@ -81,12 +92,16 @@ export class IssuerKeys {
 
   /**
    * At most one fetch per cooldown; after a failed fetch, at most one per 5 s (or the cooldown, if
-   * shorter), so a receiver that started before the issuer does not wait a whole cooldown.
+   * shorter).
    */
   private mayFetch(): boolean {
-    const cooldown = this.options.cooldownMs ?? 30_000;
+    return this.untilMayFetch() <= 0;
+  }
+
+  private untilMayFetch(): number {
+    const cooldown = this.options.cooldownMs ?? 5_000;
     const wait = this.lastError ? Math.min(cooldown, 5_000) : cooldown;
-    return this.now() - this.attemptedAt >= wait;
+    return wait - (this.now() - this.attemptedAt);
   }
 
   private pick(kid: string | undefined): PublicJwk | undefined {
