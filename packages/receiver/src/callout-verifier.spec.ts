@@ -358,6 +358,13 @@ describe('CalloutVerifier: the issuer’s keys', () => {
     expect([issuer.discoveryFetches, issuer.jwksFetches]).toEqual([1, 1]);
   });
 
+  it('callouts that arrive together before the first fetch share it, and all verify', async () => {
+    const v = new CalloutVerifier({ issuer: issuer.url });
+    const callouts = await Promise.all(Array.from({ length: 4 }, () => request(k1)));
+    expect(await Promise.all(callouts.map((r) => outcome(v, r)))).toEqual(Array(4).fill('verified'));
+    expect([issuer.discoveryFetches, issuer.jwksFetches]).toEqual([1, 1]);
+  });
+
   it('a rotation: a token under a key it has not seen makes it fetch the JWKS again, even within the cooldown', async () => {
     const v = new CalloutVerifier({ issuer: issuer.url, jwksCooldownMs: 300 });
     expect(await outcome(v, await request(k1))).toBe('verified');

@@ -53,13 +53,13 @@ export class IssuerKeys {
 
   /** The key that signed a token with this `kid` (and, when `kid` is absent, the only key). */
   async key(kid: string | undefined): Promise<PublicJwk> {
-    if (
-      (this.keys.length === 0 || this.now() - this.fetchedAt > (this.options.maxAgeMs ?? 600_000)) &&
-      this.mayFetch()
-    ) {
+    const stale = this.keys.length === 0 || this.now() - this.fetchedAt > (this.options.maxAgeMs ?? 600_000);
+    // Callers that arrive while a fetch is running wait for it, rather than fail or fetch again.
+    const fetching = this.inFlight ?? (stale && this.mayFetch() ? this.refresh() : undefined);
+    if (fetching) {
       // A failed periodic refresh keeps the keys we have: the issuer publishes old keys for as
       // long as their tokens live, so they are no less trustworthy than a minute ago.
-      await this.refresh().catch((err: unknown) => {
+      await fetching.catch((err: unknown) => {
         if (this.keys.length === 0) throw err;
       });
     }

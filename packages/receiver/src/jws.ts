@@ -45,7 +45,7 @@ const ALGORITHMS: Record<string, { kty: string; hash: string | null; crv?: strin
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
 function segment(part: string, what: string): Buffer {
-  if (!B64URL.test(part)) throw new CalloutVerificationError('MalformedToken', `the token's ${what} is not base64url`);
+  if (!B64URL.test(part)) throw new CalloutVerificationError('MalformedToken', `the ${what} is not base64url`);
   return Buffer.from(part, 'base64url');
 }
 
@@ -55,10 +55,10 @@ function jsonSegment(part: string, what: string): JsonObject {
     value = JSON.parse(segment(part, what).toString('utf8'));
   } catch (err) {
     if (err instanceof CalloutVerificationError) throw err;
-    throw new CalloutVerificationError('MalformedToken', `the token's ${what} is not JSON`);
+    throw new CalloutVerificationError('MalformedToken', `the ${what} is not JSON`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new CalloutVerificationError('MalformedToken', `the token's ${what} is not a JSON object`);
+    throw new CalloutVerificationError('MalformedToken', `the ${what} is not a JSON object`);
   return value as JsonObject;
 }
 
