@@ -60,6 +60,36 @@ export default defineConfig(
     },
   },
   {
+    // The receiver kit is published on its own for webhook authors: it may use Node alone (its tests
+    // may use the server's packages, to check it against what the system really sends).
+    files: ['packages/receiver/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', 'packages/receiver/src/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@entitle/*',
+                '../../*',
+                '@nestjs/*',
+                'typeorm',
+                'bullmq',
+                'ioredis',
+                'pg',
+                'zod',
+                'jose',
+                'undici',
+              ],
+              message: 'packages/receiver has no runtime dependencies and imports no workspace package.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.spec.ts', '**/*.integration-spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },

@@ -28,7 +28,7 @@ module.exports = {
       ...common,
       displayName: 'unit',
       // The repository's own scripts (start:all's log formatting) are plain ESM; SWC takes them too.
-      testMatch: ['<rootDir>/{apps,packages}/*/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.mjs'],
+      testMatch: ['<rootDir>/{apps,packages,examples}/*/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.mjs'],
     },
     {
       ...common,

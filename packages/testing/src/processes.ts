@@ -31,15 +31,17 @@ export interface RunningApp {
 
 /**
  * Starts `node apps/<name>/dist/main.js` (the process contract of SPEC §7) with `env`, and waits
- * until its /health/ready answers 200.
+ * until its /health/ready answers 200. Each app gets a free port, except a gateway whose `env`
+ * names GATEWAY_PORT: a test that sets PUBLIC_BASE_URL (the issuer and the callback URLs the
+ * callouts carry) needs the gateway to answer there.
  */
 export async function startApp(
   name: AppName,
   env: Record<string, string>,
   options: { readyTimeoutMs?: number } = {},
 ): Promise<RunningApp> {
-  const port = await freePort();
   const portVar = name === 'gateway' ? 'GATEWAY_PORT' : 'HEALTH_PORT';
+  const port = name === 'gateway' && env.GATEWAY_PORT ? Number(env.GATEWAY_PORT) : await freePort();
   const output: string[] = [];
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'apps', name, 'dist', 'main.js')], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, [portVar]: String(port) },

@@ -1,0 +1,10 @@
+export * from './callout-tokens';
+export * from './callout-verifier';
+export * from './entitle-client';
+export * from './errors';
+export * from './headers';
+export * from './issuer-keys';
+export * from './payloads';
+export * from './verification-challenge';
+export * from './webhook-signatures';
+export { jwkThumbprint, type PublicJwk } from './jws';
