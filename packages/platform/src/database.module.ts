@@ -7,6 +7,7 @@ import {
   CalloutsRepository,
   CatalogsRepository,
   createDataSource,
+  DeliveryRepository,
   DirectoryRepository,
   ExpiryRepository,
   ExtensionsRepository,
@@ -42,6 +43,7 @@ const REPOSITORIES = [
   AssignmentsRepository,
   ExpiryRepository,
   WaitingRepository,
+  DeliveryRepository,
 ] as const;
 
 @Global()

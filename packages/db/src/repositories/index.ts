@@ -1,4 +1,5 @@
 export * from './catalogs.repository';
+export * from './delivery.repository';
 export * from './access-packages.repository';
 export * from './approvals.repository';
 export * from './assignments.repository';
