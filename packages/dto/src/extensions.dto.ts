@@ -1,5 +1,6 @@
 import { DomainError, type ExtensionType, formatIsoDuration, parseIsoDuration } from '@entitle/domain';
 import { z } from './errors-map';
+import { deliveryConfigurationInput, parseDeliveryConfiguration } from './delivery.dto';
 import { guid, validationError } from './validation';
 
 /** Graph type names of the three extension kinds (SPEC §2.2). */
@@ -76,6 +77,7 @@ const shape = z
       })
       .loose()
       .nullish(),
+    deliveryConfiguration: deliveryConfigurationInput.nullish(),
   })
   .loose();
 
@@ -96,6 +98,8 @@ export interface ExtensionInput {
   maximumDurationSeconds: number | null;
   heartbeatTimeoutSeconds: number | null;
   capabilityUrlEnabled: boolean;
+  /** SPEC-2 §9.2, normalised (durations in seconds); null: the defaults. */
+  deliveryConfiguration: Record<string, unknown> | null;
 }
 
 export interface ExtensionRules {
@@ -301,5 +305,6 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
     maximumDurationSeconds,
     heartbeatTimeoutSeconds,
     capabilityUrlEnabled,
+    deliveryConfiguration: parseDeliveryConfiguration(b.deliveryConfiguration),
   };
 }

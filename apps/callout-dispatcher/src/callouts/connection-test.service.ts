@@ -53,13 +53,19 @@ export class ConnectionTestService implements OnApplicationShutdown {
       authorization,
     });
     const succeeded = res.httpStatus !== undefined && res.httpStatus >= 200 && res.httpStatus < 300;
-    await this.extensions.recordConnectionTest(x.id, new Date(modifiedAt), {
-      dateTime: res.startedAt.toISOString(),
-      succeeded,
-      httpStatus: res.httpStatus ?? null,
-      latencyMilliseconds: res.latencyMs,
-      error: succeeded ? null : (res.error ?? `HTTP ${res.httpStatus}`),
-    });
+    const error = succeeded ? null : (res.error ?? `HTTP ${res.httpStatus}`);
+    await this.extensions.recordConnectionTest(
+      x.id,
+      new Date(modifiedAt),
+      {
+        dateTime: res.startedAt.toISOString(),
+        succeeded,
+        httpStatus: res.httpStatus ?? null,
+        latencyMilliseconds: res.latencyMs,
+        error,
+      },
+      succeeded ? `succeeded: HTTP ${res.httpStatus} in ${res.latencyMs} ms` : `failed: ${error}`,
+    );
     this.log.info({ extensionId, httpStatus: res.httpStatus, latencyMs: res.latencyMs, succeeded }, 'connection test');
     return 'tested';
   }

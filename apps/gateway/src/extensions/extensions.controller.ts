@@ -2,12 +2,23 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { EXAMPLES } from '@entitle/dto';
 import { refuseTargetUrl } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
-import { CatalogsRepository, type ExtensionRow, ExtensionsRepository } from '@entitle/db';
+import {
+  CatalogsRepository,
+  DeliveryRepository,
+  type ExtensionEventRow,
+  type ExtensionRow,
+  ExtensionsRepository,
+} from '@entitle/db';
 import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_RULES } from '@entitle/domain';
 import {
   EXTENSION_ODATA,
+  EXTENSION_EVENT_TYPES,
   type ExtensionInput,
+  disableExtensionInput,
   type GraphShape,
+  graphDeliveryConfiguration,
+  graphDeliveryState,
+  parseBody,
   parseExtension,
   POP_AUTH,
   requireGuid,
@@ -17,6 +28,7 @@ import {
 import { formatIsoDuration } from '@entitle/domain';
 import { APP_CONFIG, QueueProducer } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
+import { ExtensionDelivery } from '@entitle/workflow';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -43,7 +55,37 @@ export const EXTENSION_PROPERTIES = [
   'extensionType',
   'tokenSecurity',
   'lastConnectionTest',
+  'deliveryConfiguration',
+  'deliveryState',
 ] as const;
+
+export const EXTENSION_EVENT_PROPERTIES = [
+  'id',
+  'eventDateTime',
+  'eventType',
+  'actor',
+  'detail',
+  'circuitState',
+  'replayId',
+] as const;
+
+export function graphExtensionEvent(e: ExtensionEventRow): GraphShape<typeof EXTENSION_EVENT_PROPERTIES> {
+  return {
+    id: e.id,
+    eventDateTime: new Date(e.eventDateTime).toISOString(),
+    eventType: e.eventType,
+    actor:
+      e.actorId === null && e.actorDisplayName === null ? null : { id: e.actorId, displayName: e.actorDisplayName },
+    detail: e.detail,
+    circuitState: e.circuitState,
+    replayId: e.replayId,
+  };
+}
+
+const EVENT_FILTER = {
+  eventType: { type: 'enum', enumValues: EXTENSION_EVENT_TYPES },
+  eventDateTime: { type: 'datetime' },
+} as const;
 
 export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PROPERTIES> {
   const pop = String(x.authentication['@odata.type'] ?? '') === POP_AUTH;
@@ -77,6 +119,8 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     extensionType: x.extensionType,
     tokenSecurity: pop ? 'proofOfPossession' : 'regular',
     lastConnectionTest: x.lastConnectionTest,
+    deliveryConfiguration: graphDeliveryConfiguration(x.deliveryConfiguration),
+    deliveryState: graphDeliveryState(x),
   };
 }
 
@@ -109,6 +153,8 @@ export class ExtensionsController {
     @Inject(AuthorizationService) private readonly authz: AuthorizationService,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ExtensionDelivery) private readonly delivery: ExtensionDelivery,
+    @Inject(DeliveryRepository) private readonly deliveryRows: DeliveryRepository,
   ) {}
 
   @GraphOperation({
@@ -227,7 +273,7 @@ export class ExtensionsController {
       current.extensionType,
     );
     await this.checkBoundStagesAllow(current.id, input.extensionType, input.callbackTimeoutSeconds !== null);
-    const updated = await this.extensions.replace(current.id, input, caller.displayName);
+    const updated = await this.extensions.replace(current.id, input, this.actor(caller));
     if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
     const endpointChanged =
       JSON.stringify(current.endpoint) !== JSON.stringify(updated.endpoint) ||
@@ -334,8 +380,9 @@ export class ExtensionsController {
         maximumDurationSeconds: null,
         heartbeatTimeoutSeconds: null,
         capabilityUrlEnabled: false,
+        deliveryConfiguration: current.deliveryConfiguration,
       },
-      caller.displayName,
+      this.actor(caller),
     );
     if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
     await this.requestConnectionTest(updated);
@@ -344,6 +391,91 @@ export class ExtensionsController {
       `${EM}/catalogs('${updated.catalogId}')/customWorkflowExtensions`,
       graphExtension(updated),
     );
+  }
+
+  @GraphOperation({
+    id: 'disableCustomExtension',
+    summary: 'Disable a custom extension: it sends nothing until enabled (connection tests are still allowed).',
+    description:
+      'Held callouts fail at once (notSent/extensionDisabled) and their bindings’ failure policy applies; new callouts fail the same way. Repeating it answers 200 and records nothing.',
+    status: 200,
+    returns: 'CustomExtension',
+    body: 'DisableCustomExtensionInput',
+    example: { reason: 'receiver under maintenance (CHG-1234)' },
+    errors: [400, 403, 404],
+  })
+  @Post([`${V1}/:id/disable`, `${BETA_NEW}/:id/disable`, `${BETA_LEGACY}/:id/disable`, `${V1_ALIAS}/:id/disable`])
+  @HttpCode(200)
+  async disable(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    const { reason } = parseBody(disableExtensionInput, body, 'disable request');
+    await this.delivery.disable(current.id, 'manual', reason, this.actor(caller));
+    return this.fresh(current.id);
+  }
+
+  @GraphOperation({
+    id: 'enableCustomExtension',
+    summary: 'Enable a custom extension: closes its circuit and resets its failure count and open period.',
+    description: 'Repeating it answers 200 and records nothing.',
+    status: 200,
+    returns: 'CustomExtension',
+    errors: [400, 403, 404],
+  })
+  @Post([`${V1}/:id/enable`, `${BETA_NEW}/:id/enable`, `${BETA_LEGACY}/:id/enable`, `${V1_ALIAS}/:id/enable`])
+  @HttpCode(200)
+  async enable(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    await this.delivery.enable(current.id, this.actor(caller));
+    return this.fresh(current.id);
+  }
+
+  @GraphOperation({
+    id: 'listCustomExtensionEvents',
+    summary:
+      'The extension’s own log, newest first: saves, connection tests, breaker transitions, pauses, disablement.',
+    status: 200,
+    returns: 'CustomExtensionEventCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403, 404],
+  })
+  @Get([`${V1}/:id/events`, `${BETA_NEW}/:id/events`, `${BETA_LEGACY}/:id/events`, `${V1_ALIAS}/:id/events`])
+  async events(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const x = await this.load(catalogId, id, caller, 'extension.read');
+    const q = parseCollectionQuery(query, { filter: EVENT_FILTER, select: EXTENSION_EVENT_PROPERTIES });
+    const page = await this.deliveryRows.pageEvents(x.id, q.filter, q.top, q.after);
+    return collection(
+      req,
+      this.config,
+      `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions('${x.id}')/events`,
+      page.items.map(graphExtensionEvent),
+      page.next,
+      q.select,
+    );
+  }
+
+  private async fresh(id: string): Promise<Record<string, unknown>> {
+    const x = await this.extensions.find(id);
+    if (!x) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    return entity(this.config, `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions`, graphExtension(x));
+  }
+
+  private actor(caller: Principal): { id: string | null; displayName: string } {
+    return { id: caller.id, displayName: caller.displayName };
   }
 
   private async createIn(
@@ -355,7 +487,7 @@ export class ExtensionsController {
     const catalog = await this.catalog(catalogId, caller, 'extension.write');
     const input = this.parse(body, path);
     await this.queues.assertAvailable(calloutsQueue);
-    const row = await this.extensions.insert(randomUUID(), catalog, input, caller.displayName);
+    const row = await this.extensions.insert(randomUUID(), catalog, input, this.actor(caller));
     await this.requestConnectionTest(row);
     return entity(this.config, `${EM}/catalogs('${catalog}')/customWorkflowExtensions`, graphExtension(row));
   }
