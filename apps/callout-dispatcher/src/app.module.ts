@@ -8,6 +8,9 @@ import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
 import { DispatchService } from './callouts/dispatch.service';
 import { CalloutReconciler } from './callouts/reconciler.service';
+import { DeliveryGate, limiterProvider } from './callouts/delivery-gate';
+import { DeliveryTicker } from './callouts/delivery-ticker.service';
+import { OperationsNotifier } from './callouts/operations-notifier';
 
 export const APP = 'callout-dispatcher';
 
@@ -25,6 +28,10 @@ export class AppModule {
         ConnectionTestService,
         CalloutsProcessor,
         CalloutReconciler,
+        limiterProvider,
+        DeliveryGate,
+        OperationsNotifier,
+        DeliveryTicker,
       ],
     };
   }

@@ -73,7 +73,7 @@ describe('ExtensionLimiter (real Redis)', () => {
     // Coming back early keeps the reservation; at its time, it is granted without a new one.
     const c = first[2] as { kind: 'reserved'; until: number };
     const early = await limiter.acquire(ext, 'c', limits);
-    expect(early).toEqual({ kind: 'reserved', until: c.until });
+    expect(early).toMatchObject({ kind: 'reserved', until: c.until });
     await eventually(async () => expect((await limiter.acquire(ext, 'c', limits)).kind).toBe('granted'), {
       timeoutMs: 3000,
     });

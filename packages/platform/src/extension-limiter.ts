@@ -118,13 +118,14 @@ export interface ExtensionLimits {
   readonly leaseMs: number;
 }
 
+/** Times are Redis server time in ms; `now` is the script's own, so a caller can turn `until` into a delay. */
 export type Admission =
   /** May start now (a concurrency slot, if limited, is held under `member`). */
-  | { readonly kind: 'granted'; readonly at: number }
-  /** A start time is reserved at `until` (Redis ms): come back then; the reservation is kept. */
-  | { readonly kind: 'reserved'; readonly until: number }
+  | { readonly kind: 'granted'; readonly at: number; readonly now: number }
+  /** A start time is reserved at `until`: come back then; the reservation is kept. */
+  | { readonly kind: 'reserved'; readonly until: number; readonly now: number }
   /** Every slot is taken: parked; a release hands a slot over and wakes it, else come back at `until`. */
-  | { readonly kind: 'parked'; readonly until: number };
+  | { readonly kind: 'parked'; readonly until: number; readonly now: number };
 
 interface LimiterCommands {
   entitleAcquire(...args: Array<string | number>): Promise<[number, number, number]>;
@@ -161,7 +162,7 @@ export class ExtensionLimiter {
 
   async acquire(extensionId: string, member: string, l: ExtensionLimits): Promise<Admission> {
     const k = this.tag(extensionId);
-    const [kind, until] = await this.redis.entitleAcquire(
+    const [kind, until, now] = await this.redis.entitleAcquire(
       `${k}:leases`,
       `${k}:waiters`,
       `${k}:resv`,
@@ -173,9 +174,9 @@ export class ExtensionLimiter {
       l.leaseMs,
       ExtensionLimiter.parkMs(l),
     );
-    if (kind === 2) return { kind: 'granted', at: Number(until) };
-    if (kind === 1) return { kind: 'reserved', until: Number(until) };
-    return { kind: 'parked', until: Number(until) };
+    if (kind === 2) return { kind: 'granted', at: Number(until), now: Number(now) };
+    if (kind === 1) return { kind: 'reserved', until: Number(until), now: Number(now) };
+    return { kind: 'parked', until: Number(until), now: Number(now) };
   }
 
   /** Frees `member`'s slot; answers the parked attempt it was handed to, if any (the caller wakes it). */
@@ -209,7 +210,7 @@ export class ExtensionLimiter {
   /** In flight now (tests and the benchmark). */
   async inFlight(extensionId: string): Promise<number> {
     const k = this.tag(extensionId);
-    const [sec, micro] = (await this.redis.time()) as [string, string];
+    const [sec, micro] = (await this.redis.time()) as unknown as [string | number, string | number];
     const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
     return this.redis.zcount(`${k}:leases`, `(${now}`, '+inf');
   }

@@ -299,10 +299,11 @@ export class DeliveryRepository {
    * Held callouts that may wait no longer: their extension is disabled, or their
    * maximumDeliveryDuration (counted from creation) has run out. Oldest first.
    */
-  async heldToFail(limit: number): Promise<CalloutRow[]> {
-    return rows<CalloutRow>(
+  async heldToFail(limit: number): Promise<Array<CalloutRow & { extensionDisabled: boolean }>> {
+    return rows<CalloutRow & { extensionDisabled: boolean }>(
       this.ds,
-      `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id
+      `SELECT ${CALLOUT_COLUMNS}, NOT x.is_enabled AS "extensionDisabled"
+         FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id
         WHERE c.send_state = 'held'
           AND (NOT x.is_enabled
                OR c.created_at + make_interval(secs => COALESCE((x.delivery_configuration->>'maximumDeliveryDurationSeconds')::float8, 86400)) <= now())
