@@ -11,8 +11,10 @@ import type { Redis } from 'ioredis';
  *   `timeoutInMilliseconds` + 5 s after it was taken, never earlier.
  * - `waiters`: sorted set of the attempts parked because every slot was taken (member → parked
  *   at); a release hands its slot straight to the oldest one, which the caller then wakes.
- * - `gcra`: the rate limit's theoretical arrival time; `resv`: start times already reserved for
- *   attempts sent back to wait until then (each is picked up at most twice in steady state).
+ * - `gcra`: the rate limit's theoretical arrival time for reservations; `resv`: start times
+ *   already reserved for attempts sent back to wait until then (each is picked up at most twice in
+ *   steady state); `starts`: the same bucket over actual start times, which every grant obeys, so
+ *   an attempt woken late cannot crowd the ones after it (at most b + r·T starts in any T).
  * - `breaker`: consecutive breaker failures and when the streak began, under the epoch of the
  *   extension row (a new epoch, after the circuit closed or the extension was enabled, restarts it).
  * Every key expires when the extension is idle.
@@ -40,16 +42,16 @@ if maxc > 0 then
   end
 end
 if rps > 0 then
+  local step = 1000 / rps
+  local tau = (burst - 1) * step
+  local atat = tonumber(redis.call('GET', KEYS[5]) or now)
   local r = redis.call('HGET', KEYS[3], member)
   if r then
     r = tonumber(r)
     if now < r then return {1, math.ceil(r), now} end
-    redis.call('HDEL', KEYS[3], member)
   else
-    local step = 1000 / rps
-    local tau = (burst - 1) * step
     local tat = tonumber(redis.call('GET', KEYS[4]) or now)
-    local cur = math.max(tat, now)
+    local cur = math.max(tat, atat, now)
     local s = math.max(now, cur - tau)
     local nextTat = cur + step
     redis.call('SET', KEYS[4], string.format('%.3f', nextTat), 'PX', math.ceil(nextTat - now) + idle)
@@ -59,6 +61,17 @@ if rps > 0 then
       return {1, math.ceil(s), now}
     end
   end
+  -- The start itself obeys the bucket on actual start times: an attempt that came back late to a
+  -- reservation must not crowd the ones after it. Rare; it waits a little longer.
+  if atat - now > tau + 0.001 then
+    local at = atat - tau
+    redis.call('HSET', KEYS[3], member, string.format('%.3f', at))
+    redis.call('PEXPIRE', KEYS[3], math.ceil(at - now) + idle)
+    return {1, math.ceil(at), now}
+  end
+  redis.call('HDEL', KEYS[3], member)
+  local nextAtat = math.max(atat, now) + step
+  redis.call('SET', KEYS[5], string.format('%.3f', nextAtat), 'PX', math.ceil(nextAtat - now) + idle)
 end
 if maxc > 0 then
   redis.call('ZADD', KEYS[1], now + leaseMs, member)
@@ -140,7 +153,7 @@ export class ExtensionLimiter {
     redis: Redis,
     private readonly queuePrefix: string,
   ) {
-    redis.defineCommand('entitleAcquire', { numberOfKeys: 4, lua: ACQUIRE });
+    redis.defineCommand('entitleAcquire', { numberOfKeys: 5, lua: ACQUIRE });
     redis.defineCommand('entitleRelease', { numberOfKeys: 2, lua: RELEASE });
     redis.defineCommand('entitleBreaker', { numberOfKeys: 1, lua: BREAKER });
     this.redis = redis as Redis & LimiterCommands;
@@ -167,6 +180,7 @@ export class ExtensionLimiter {
       `${k}:waiters`,
       `${k}:resv`,
       `${k}:gcra`,
+      `${k}:starts`,
       member,
       l.concurrency ?? 0,
       l.rate?.requestsPerSecond ?? 0,
