@@ -9,6 +9,9 @@ import { CalloutsProcessor } from './callouts/callouts.processor';
 import { DispatchService } from './callouts/dispatch.service';
 import { CalloutReconciler } from './callouts/reconciler.service';
 import { SigningKeyring } from './callouts/signing-keyring';
+import { DeliveryGate, limiterProvider } from './callouts/delivery-gate';
+import { DeliveryTicker } from './callouts/delivery-ticker.service';
+import { OperationsNotifier } from './callouts/operations-notifier';
 
 export const APP = 'callout-dispatcher';
 
@@ -27,6 +30,10 @@ export class AppModule {
         ConnectionTestService,
         CalloutsProcessor,
         CalloutReconciler,
+        limiterProvider,
+        DeliveryGate,
+        OperationsNotifier,
+        DeliveryTicker,
       ],
     };
   }

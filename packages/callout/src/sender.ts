@@ -81,7 +81,11 @@ export interface OutboundResult {
   error?: string;
   /** The target policy refused the address: a final failure, not retried. */
   refused?: boolean;
+  /** Decided before any exchange (a refused target, a body over the limit): nothing reached the endpoint. */
+  notSent?: boolean;
   retryAfter?: string;
+  /** The `webhook-delivery` response header (SPEC-2 §9.6 receiver control), as sent. */
+  webhookDelivery?: string;
   latencyMs: number;
   startedAt: Date;
   clientRequestId: string;
@@ -120,11 +124,19 @@ export class CalloutSender {
     const started = performance.now();
     const literal = this.targets ? refuseTargetUrl(call.url, this.targets) : undefined;
     if (literal)
-      return { error: `target refused: ${literal}`, refused: true, latencyMs: 0, startedAt, clientRequestId };
+      return {
+        error: `target refused: ${literal}`,
+        refused: true,
+        notSent: true,
+        latencyMs: 0,
+        startedAt,
+        clientRequestId,
+      };
     const payload = Buffer.from(JSON.stringify(call.body), 'utf8');
     if (payload.length > MAX_CALLOUT_BODY_BYTES) {
       return {
         error: `callout body is ${payload.length} bytes, over the 256 KiB limit`,
+        notSent: true,
         latencyMs: 0,
         startedAt,
         clientRequestId,
@@ -165,9 +177,11 @@ export class CalloutSender {
       await res.body.dump({ limit: 64 * 1024 });
       status = res.statusCode;
       const retryAfter = res.headers['retry-after'];
+      const control = res.headers['webhook-delivery'];
       return {
         httpStatus: res.statusCode,
         retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+        webhookDelivery: Array.isArray(control) ? control.join(',') : control,
         latencyMs: Math.round(performance.now() - started),
         startedAt,
         clientRequestId,
@@ -183,7 +197,14 @@ export class CalloutSender {
       if (code === TARGET_REFUSED) {
         failure = 'refused';
         const reason = err instanceof Error ? err.message : String(err);
-        return { error: `target refused: ${reason}`, refused: true, latencyMs, startedAt, clientRequestId };
+        return {
+          error: `target refused: ${reason}`,
+          refused: true,
+          notSent: true,
+          latencyMs,
+          startedAt,
+          clientRequestId,
+        };
       }
       const message = timedOut
         ? `no answer within ${call.timeoutMs} ms`

@@ -259,6 +259,23 @@ const schema = z.object({
     .string()
     .optional()
     .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  OPERATIONS_WEBHOOK_URL: optionalHttpUrl(),
+  OPERATIONS_WEBHOOK_SECRET: z
+    .string()
+    .optional()
+    .transform((v, ctx): Buffer | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(v.trim());
+      const key = m ? Buffer.from(m[1] as string, 'base64') : undefined;
+      if (!key || key.length < 24 || key.length > 64) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'expected a Standard Webhooks secret: whsec_ followed by 24 to 64 random bytes in base64',
+        });
+        return z.NEVER;
+      }
+      return key;
+    }),
   EXTERNAL_ISSUERS: z
     .string()
     .optional()
@@ -336,6 +353,12 @@ export interface AppConfig {
   readonly adminOperatorRoles: readonly RoleName[];
   readonly tracing: TracingConfig;
   /**
+   * Where operational notices go (SPEC-2 §9.5: circuit opened or closed, extension disabled or
+   * enabled, replay completed), Standard-Webhooks-signed with the whsec_ secret's key; undefined
+   * when OPERATIONS_WEBHOOK_URL is unset.
+   */
+  readonly operationsWebhook: { readonly url: string; readonly key: Buffer } | undefined;
+  /**
    * Test-only fault injection (FAULT_KILL_AFTER_COMMIT, refused in production): the process kills
    * itself with SIGKILL right after the nth commit of the named use case, before its effects run,
    * so a test can prove that work committed but never enqueued is not lost.
@@ -376,6 +399,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const isProduction = e.NODE_ENV === 'production';
   if (isProduction && e.FAULT_KILL_AFTER_COMMIT)
     throw new ConfigError(['FAULT_KILL_AFTER_COMMIT: a test-only setting, refused when NODE_ENV is production']);
+  if (e.OPERATIONS_WEBHOOK_URL && !e.OPERATIONS_WEBHOOK_SECRET)
+    throw new ConfigError(['OPERATIONS_WEBHOOK_SECRET: required when OPERATIONS_WEBHOOK_URL is set (whsec_...)']);
   const passwordGrant = e.AUTH_PASSWORD_GRANT ?? !isProduction;
   const tracesUrl =
     e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
@@ -415,6 +440,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       protocol: e.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? e.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf',
       serviceName: e.OTEL_SERVICE_NAME,
     }),
+    operationsWebhook:
+      e.OPERATIONS_WEBHOOK_URL && e.OPERATIONS_WEBHOOK_SECRET
+        ? Object.freeze({ url: e.OPERATIONS_WEBHOOK_URL, key: e.OPERATIONS_WEBHOOK_SECRET })
+        : undefined,
     faultKillAfterCommit: e.FAULT_KILL_AFTER_COMMIT ? Object.freeze(e.FAULT_KILL_AFTER_COMMIT) : undefined,
   });
 }

@@ -43,13 +43,14 @@ export const DEFAULT_BACKOFF: Omit<BackoffOptions, 'random'> = { baseMs: 500, ma
 
 /**
  * Delay before retry number `retry` (1-based): exponential with full jitter, but never sooner than
- * a Retry-After the endpoint asked for.
+ * a Retry-After the endpoint asked for, however long (SPEC-2 §0.1 rule 2: an ask longer than the
+ * extension's maximumRetryAfter fails the callout instead of being cut short).
  */
 export function retryDelayMs(retry: number, result: AttemptResult, options: BackoffOptions): number {
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, retry - 1));
   const jittered = Math.round(ceiling / 2 + (options.random() * ceiling) / 2);
   const asked = result.retryAfterSeconds !== undefined ? Math.ceil(result.retryAfterSeconds * 1000) : 0;
-  return Math.max(jittered, Math.min(asked, options.maxMs * 5));
+  return Math.max(jittered, asked);
 }
 
 /** Parses Retry-After: delta-seconds or an HTTP date. */

@@ -1,6 +1,7 @@
 export * from './approval-settings';
 export * from './authorization';
 export * from './callout';
+export * from './delivery';
 export * from './duration';
 export * from './errors';
 export * from './odata-ast';

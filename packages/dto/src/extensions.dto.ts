@@ -1,5 +1,6 @@
 import { DomainError, type ExtensionType, formatIsoDuration, parseIsoDuration } from '@entitle/domain';
 import { z } from './errors-map';
+import { deliveryConfigurationInput, parseDeliveryConfiguration } from './delivery.dto';
 import { enumValue, guid, validationError } from './validation';
 
 /** Graph type names of the three extension kinds (SPEC §2.2). */
@@ -77,6 +78,7 @@ const shape = z
       })
       .loose()
       .nullish(),
+    deliveryConfiguration: deliveryConfigurationInput.nullish(),
   })
   .loose();
 
@@ -99,6 +101,8 @@ export interface ExtensionInput {
   capabilityUrlEnabled: boolean;
   /** Standard Webhooks signatures (SPEC-2 §11.1). */
   signingEnabled: boolean;
+  /** SPEC-2 §9.2, normalised (durations in seconds); null: the defaults. */
+  deliveryConfiguration: Record<string, unknown> | null;
 }
 
 export interface ExtensionRules {
@@ -318,6 +322,7 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
     heartbeatTimeoutSeconds,
     capabilityUrlEnabled,
     signingEnabled,
+    deliveryConfiguration: parseDeliveryConfiguration(b.deliveryConfiguration),
   };
 }
 

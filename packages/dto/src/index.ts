@@ -1,3 +1,4 @@
+export * from './delivery.dto';
 export * from './directory.dto';
 export * from './examples';
 export * from './extensions.dto';

@@ -20,6 +20,12 @@ import {
 } from './extensions.dto';
 import { createAccessPackageSchema, policyBodyShape, updateAccessPackageSchema } from './packages.dto';
 import { createAssignmentRequestSchema } from './requests.dto';
+import {
+  deliveryConfigurationResponse,
+  deliveryStateResponse,
+  disableExtensionInput,
+  extensionEventResponse,
+} from './delivery.dto';
 import * as r from './responses.dto';
 import { odataDiscriminator } from './responses.dto';
 import { resumeBodyShape } from './resume.dto';
@@ -183,6 +189,7 @@ export const REQUEST_BODIES = {
   CustomWorkflowExtensionInput: customWorkflowExtensionInput,
   CustomExtensionReplaceInput: customExtensionReplaceInput,
   CustomExtensionConvertInput: extensionConvertSchema,
+  DisableCustomExtensionInput: disableExtensionInput,
   AccessPackageInput: createAccessPackageSchema,
   AccessPackageUpdateInput: updateAccessPackageSchema,
   AssignmentPolicyInput: policyBodyShape,
@@ -222,6 +229,10 @@ export const RESPONSES = {
   CustomAccessPackageWorkflowExtension: r.customAccessPackageWorkflowExtensionResponse,
   CustomExtension: r.customExtensionResponse,
   CustomExtensionCollection: r.customExtensionCollectionResponse,
+  CustomExtensionDeliveryConfiguration: deliveryConfigurationResponse,
+  CustomExtensionDeliveryState: deliveryStateResponse,
+  CustomExtensionEvent: extensionEventResponse,
+  CustomExtensionEventCollection: r.extensionEventCollectionResponse,
   AccessPackage: r.accessPackageResponse,
   AccessPackageCollection: r.accessPackageCollectionResponse,
   AssignmentPolicy: r.assignmentPolicyResponse,

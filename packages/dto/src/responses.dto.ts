@@ -1,4 +1,5 @@
 import { CALLOUT_INSTANCE_STATUSES, REQUEST_STATES, REQUEST_TYPES, STAGES } from '@entitle/domain';
+import { deliveryConfigurationResponse, deliveryStateResponse, extensionEventResponse } from './delivery.dto';
 import { z } from './errors-map';
 import {
   CALLBACK_CONFIG,
@@ -243,6 +244,8 @@ const extensionBase = z.strictObject({
   lastConnectionTest: connectionTestResponse
     .nullable()
     .meta({ description: 'The last connection test (run on create and on an endpoint change); null until one ran.' }),
+  deliveryConfiguration: deliveryConfigurationResponse,
+  deliveryState: deliveryStateResponse,
 });
 
 export const assignmentRequestWorkflowExtensionResponse = extensionBase.extend({
@@ -288,6 +291,7 @@ export const customExtensionResponse = z
     ]),
   });
 export const customExtensionCollectionResponse = collectionOf(customExtensionResponse);
+export const extensionEventCollectionResponse = collectionOf(extensionEventResponse);
 
 // ── access packages and policies ─────────────────────────────────────────────────────────────────
 

@@ -7,6 +7,7 @@ import {
   CalloutsRepository,
   CatalogsRepository,
   createDataSource,
+  DeliveryRepository,
   DirectoryRepository,
   ExpiryRepository,
   ExtensionsRepository,
@@ -44,6 +45,7 @@ const REPOSITORIES = [
   ExpiryRepository,
   WaitingRepository,
   SigningSecretsRepository,
+  DeliveryRepository,
 ] as const;
 
 @Global()

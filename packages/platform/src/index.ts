@@ -14,3 +14,4 @@ export * from './tokens';
 export * from './trace';
 export * from './worker-app';
 export * from './tick-service';
+export * from './extension-limiter';

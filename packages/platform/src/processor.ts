@@ -15,7 +15,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { type Job, UnrecoverableError, type Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, type Worker } from 'bullmq';
 import { PinoLogger } from 'nestjs-pino';
 import type { z } from 'zod';
 import { MetricsService } from './metrics';
@@ -112,7 +112,7 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
     this.lifecycle.start(this.worker, this.contract.name);
   }
 
-  async process(job: Job): Promise<void> {
+  async process(job: Job, token?: string): Promise<void> {
     const queue = this.contract.name;
     const name = job.name;
     if (!isJobName(this.contract, name)) throw new UnrecoverableError(`queue ${queue} has no job named ${name}`);
@@ -124,15 +124,17 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
       throw err;
     }
     const traceparent = typeof payload.traceparent === 'string' ? payload.traceparent : undefined;
-    const handler = this.handlers[name] as (p: unknown) => Promise<void>;
+    const handler = this.handlers[name] as (p: unknown, ctx: { job: Job; token: string | undefined }) => Promise<void>;
     const end = this.metrics.jobDuration.startTimer({ queue, job: name });
     return withJobSpan({ queue, name, id: job.id, attempt: job.attemptsMade + 1 }, payload, () =>
       this.log.runInContext(
         async () => {
           try {
-            await handler(payload);
+            await handler(payload, { job, token });
             this.metrics.jobs.inc({ queue, job: name, outcome: 'completed' });
           } catch (err) {
+            // Sent back to wait (a limit, a hold): no attempt used, nothing failed.
+            if (err instanceof DelayedError) throw err;
             this.metrics.jobs.inc({ queue, job: name, outcome: 'failed' });
             this.log.warn({ err }, `job ${name} ${String(job.id)} failed (attempt ${job.attemptsMade + 1})`);
             if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);

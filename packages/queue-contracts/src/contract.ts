@@ -1,4 +1,4 @@
-import type { JobsOptions } from 'bullmq';
+import type { Job, JobsOptions } from 'bullmq';
 import type { z } from 'zod';
 
 /**
@@ -16,8 +16,19 @@ export type JobName<Q> = Q extends QueueContract<infer J> ? Extract<keyof J, str
 export type JobPayload<Q, N extends JobName<Q>> =
   Q extends QueueContract<infer J> ? (N extends keyof J ? z.output<J[N]> : never) : never;
 
+/**
+ * The job being processed and the worker's lock token: what a handler needs to send its job back
+ * to wait (`job.moveToDelayed(timestamp, token)` then `throw new DelayedError()`, using no attempt).
+ */
+export interface JobContext {
+  readonly job: Job;
+  readonly token: string | undefined;
+}
+
 /** A processor's handler map: a missing job name is a compile error. */
-export type JobHandlers<Q> = { readonly [N in JobName<Q>]: (payload: JobPayload<Q, N>) => Promise<void> };
+export type JobHandlers<Q> = {
+  readonly [N in JobName<Q>]: (payload: JobPayload<Q, N>, ctx: JobContext) => Promise<void>;
+};
 
 export class InvalidJobPayloadError extends Error {
   constructor(queue: string, job: string, issues: string) {

@@ -26,6 +26,14 @@ export const DOMAIN_EVENTS = {
     httpStatus: z.number().int().nullable(),
     at: z.string(),
   }),
+  /** An extension's delivery state changed (SPEC-2 §9.5 notices: breaker, pause, disable, enable). */
+  'extension.changed': z.object({
+    customExtensionId: z.string(),
+    eventType: z.string(),
+    isEnabled: z.boolean(),
+    circuitState: z.string(),
+    at: z.string(),
+  }),
 } as const;
 
 export type DomainEventName = keyof typeof DOMAIN_EVENTS;

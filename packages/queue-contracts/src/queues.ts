@@ -38,6 +38,8 @@ export const calloutsQueue = {
     'callout.send': z.object({ v: z.literal(1), calloutId: id, attempt: z.number().int().positive(), ...trace }),
     /** The connection test of an extension as saved at `modifiedAt` (SPEC §2.2): one signed call. */
     'extension.test': z.object({ v: z.literal(1), extensionId: id, modifiedAt: z.string(), ...trace }),
+    /** The half-open circuit's probe when no callout is held (SPEC-2 §9.5): a signed connection test. */
+    'extension.probe': z.object({ v: z.literal(1), extensionId: id, lease: z.string(), ...trace }),
   },
   defaultJobOptions: {
     attempts: 5,
@@ -54,4 +56,5 @@ export const jobIds = {
   requestAdvance: (requestId: string, version: number) => `adv.${requestId}.${version}`,
   calloutSend: (calloutId: string, attempt: number) => `send.${calloutId}.${attempt}`,
   extensionTest: (extensionId: string, modifiedAt: Date) => `test.${extensionId}.${modifiedAt.getTime()}`,
+  extensionProbe: (extensionId: string, lease: Date) => `probe.${extensionId}.${lease.getTime()}`,
 };

@@ -10,6 +10,10 @@ export interface ReceivedCall {
   rawBody: string;
   receivedAt: number;
   status: number;
+  /** Exchanges open at this receiver when this one arrived, itself included. */
+  concurrent: number;
+  /** When the answer was sent (undefined while it is held). */
+  answeredAt?: number;
 }
 
 export interface ReceiverAnswer {
@@ -24,6 +28,9 @@ export interface Receiver {
   url: string;
   calls: ReceivedCall[];
   respondWith(fn: (call: ReceivedCall) => ReceiverAnswer | undefined): void;
+  /** Exchanges open right now, and the most ever open at once. */
+  openNow(): number;
+  maxOpen(): number;
   close(): Promise<void>;
 }
 
@@ -31,7 +38,20 @@ export async function startReceiver(): Promise<Receiver> {
   const calls: ReceivedCall[] = [];
   let responder: (call: ReceivedCall) => ReceiverAnswer | undefined = () => undefined;
   let seq = 0;
+  let open = 0;
+  let maxOpen = 0;
   const server = http.createServer((req, res) => {
+    // An exchange is open from its first byte until its answer is sent (or the client gives up).
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    const arrivedWith = open;
+    let closed = false;
+    const close = (): void => {
+      if (closed) return;
+      closed = true;
+      open--;
+    };
+    res.on('close', close);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -53,14 +73,16 @@ export async function startReceiver(): Promise<Receiver> {
         rawBody,
         receivedAt: Date.now(),
         status: 202,
+        concurrent: arrivedWith,
       };
       const answer = responder(call) ?? {};
       call.status = answer.status ?? 202;
       calls.push(call);
       const send = (): void => {
         if (res.destroyed) return;
+        call.answeredAt = Date.now();
         res.writeHead(call.status, { 'content-type': 'application/json', ...(answer.headers ?? {}) });
-        res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+        res.end(answer.body === undefined ? '' : JSON.stringify(answer.body), close);
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);
       else send();
@@ -75,6 +97,8 @@ export async function startReceiver(): Promise<Receiver> {
     respondWith: (fn) => {
       responder = fn;
     },
+    openNow: () => open,
+    maxOpen: () => maxOpen,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

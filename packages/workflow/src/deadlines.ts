@@ -7,7 +7,7 @@ import {
   type Moment,
   type NewCallout,
   RequestsRepository,
-  insertExtensionEvents,
+  DeliveryRepository,
   SigningSecretsRepository,
 } from '@entitle/db';
 import type { Stage } from '@entitle/domain';
@@ -37,6 +37,7 @@ export class DeadlineBatches {
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(WaitTimeouts) private readonly timeouts: WaitTimeouts,
     @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
+    @Inject(DeliveryRepository) private readonly delivery: DeliveryRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -93,14 +94,12 @@ export class DeadlineBatches {
   async retireSigningSecrets(limit: number): Promise<number> {
     return this.uow.run('retireSigningSecrets', async (tx) => {
       const done = await this.secrets.retireDue(tx, limit);
-      await insertExtensionEvents(
-        tx,
-        done.map((d) => ({
+      for (const d of done)
+        await this.delivery.insertEvent(tx, {
           customExtensionId: d.customExtensionId,
           eventType: 'signingSecretRetired',
           detail: `${d.scheme} secret ${d.id} retired at the end of its overlap`,
-        })),
-      );
+        });
       return done.length;
     });
   }

@@ -2,7 +2,7 @@ import { importHmacSecret, newEd25519Key, newHmacSecret, WHSEC } from '@entitle/
 import type { AppConfig } from '@entitle/config';
 import {
   type ExtensionRow,
-  insertExtensionEvents,
+  DeliveryRepository,
   type SigningSecretRow,
   SigningSecretsRepository,
   type Tx,
@@ -35,6 +35,7 @@ export class SigningSecrets {
   constructor(
     @Inject(UnitOfWork) private readonly uow: UnitOfWork,
     @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
+    @Inject(DeliveryRepository) private readonly delivery: DeliveryRepository,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -57,15 +58,13 @@ export class SigningSecrets {
           `secret ${secretId} is the extension's last one and signing is on; add a new secret first (or turn signing off)`,
         );
       await this.secrets.retire(tx, extension.id, secretId);
-      await insertExtensionEvents(tx, [
-        {
-          customExtensionId: extension.id,
-          eventType: 'signingSecretRetired',
-          actorId: actor.id,
-          actorDisplayName: actor.displayName,
-          detail: `${target.scheme} secret ${secretId} retired`,
-        },
-      ]);
+      await this.delivery.insertEvent(tx, {
+        customExtensionId: extension.id,
+        eventType: 'signingSecretRetired',
+        actorId: actor.id,
+        actorDisplayName: actor.displayName,
+        detail: `${target.scheme} secret ${secretId} retired`,
+      });
     });
   }
 
@@ -132,15 +131,13 @@ export class SigningSecrets {
     });
     const active = live.find((s) => s.state === 'active');
     if (active) await this.secrets.markRetiring(tx, active.id, input.previousSecretOverlapSeconds);
-    await insertExtensionEvents(tx, [
-      {
-        customExtensionId: extensionId,
-        eventType: 'signingSecretCreated',
-        actorId: actor.id,
-        actorDisplayName: actor.displayName,
-        detail: `${input.scheme} secret ${id}${input.secret !== undefined ? ' imported' : ''}${active ? `; ${active.id} retires after the overlap` : ''}`,
-      },
-    ]);
+    await this.delivery.insertEvent(tx, {
+      customExtensionId: extensionId,
+      eventType: 'signingSecretCreated',
+      actorId: actor.id,
+      actorDisplayName: actor.displayName,
+      detail: `${input.scheme} secret ${id}${input.secret !== undefined ? ' imported' : ''}${active ? `; ${active.id} retires after the overlap` : ''}`,
+    });
     return { row, ...(shown ? { secret: shown } : {}) };
   }
 }

@@ -9,6 +9,7 @@ import { AdvanceRequest } from './advance-request';
 import { CancelRequest } from './cancel-request';
 import { DeadlineBatches } from './deadlines';
 import { DecideApproval } from './decide-approval';
+import { ExtensionDelivery } from './extension-delivery';
 import { RecordCalloutAttempt } from './record-callout-attempt';
 import { ReprocessRequest } from './reprocess-request';
 import { RequestAdvancer } from './request-advancer';
@@ -30,6 +31,7 @@ const USE_CASES = [
   HeartbeatWait,
   CapabilityCallbacks,
   SigningSecrets,
+  ExtensionDelivery,
 ];
 
 /** Every use case, for whichever app runs it; they need the database, queues and event bus modules. */

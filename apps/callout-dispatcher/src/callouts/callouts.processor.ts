@@ -18,11 +18,14 @@ export class CalloutsProcessor extends ContractProcessor<typeof calloutsQueue> {
   }
 
   protected readonly handlers: JobHandlers<typeof calloutsQueue> = {
-    'callout.send': async (p) => {
-      await this.dispatcher.send(p.calloutId, p.attempt, p.traceparent);
+    'callout.send': async (p, ctx) => {
+      await this.dispatcher.send(p.calloutId, p.attempt, p.traceparent, ctx);
     },
-    'extension.test': async (p) => {
-      await this.connectionTests.test(p.extensionId, p.modifiedAt, p.traceparent);
+    'extension.test': async (p, ctx) => {
+      await this.connectionTests.test(p.extensionId, p.modifiedAt, p.traceparent, ctx);
+    },
+    'extension.probe': async (p, ctx) => {
+      await this.connectionTests.probe(p.extensionId, p.lease, p.traceparent, ctx);
     },
   };
 }

@@ -7,8 +7,10 @@ import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { RecordCalloutAttempt } from '@entitle/workflow';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { PinoLogger } from 'nestjs-pino';
+import type { JobContext } from '@entitle/queue-contracts';
 import { CalloutMetrics } from './callout-metrics';
 import { SigningKeyring } from './signing-keyring';
+import { DeliveryGate } from './delivery-gate';
 
 type Verdict = 'delivered' | 'retry' | 'failed';
 
@@ -32,6 +34,7 @@ export class DispatchService implements OnApplicationShutdown {
     @Inject(CalloutMetrics) private readonly metrics: CalloutMetrics,
     @Inject(CapabilityTokens) private readonly tokens: CapabilityTokens,
     @Inject(SigningKeyring) private readonly keyring: SigningKeyring,
+    @Inject(DeliveryGate) private readonly gate: DeliveryGate,
   ) {
     this.publicBaseUrl = config.publicBaseUrl.replace(/\/+$/, '');
     // Every send checks the target again, on the addresses it resolves to (SSRF guard).
@@ -40,10 +43,18 @@ export class DispatchService implements OnApplicationShutdown {
     });
   }
 
-  async send(calloutId: string, attempt: number, traceparent?: string): Promise<Verdict | 'stale'> {
+  async send(calloutId: string, attempt: number, traceparent?: string, job?: JobContext): Promise<Verdict | 'stale'> {
     const c = await this.callouts.findForSend(calloutId);
     if (!c) throw new PermanentJobError(`callout instance ${calloutId} does not exist`);
+    // ── delivery gate (SPEC-2 §9.5, §9.6): held, failed without sending, or sent back to wait ──
+    if (c.sendState === 'held') {
+      await this.gate.heldWoke(c, attempt, job);
+      return 'stale';
+    }
     if (c.sendState !== 'sending' || c.attemptCount !== attempt - 1) return 'stale';
+    const pass = await this.gate.beforeCallout(c, attempt, job);
+    if (pass === 'stopped') return 'stale';
+    // ── end of the gate ──
 
     const authorization = await this.signer.authorization({
       url: c.targetUrl,
@@ -55,24 +66,34 @@ export class DispatchService implements OnApplicationShutdown {
       enabled: c.signingEnabled,
       version: c.signingVersion,
     });
-    const res = await this.sender.send({
-      authorization,
-      url: c.targetUrl,
-      body: capability ? { ...c.payload, ...capability.fields } : c.payload,
-      signingKeys,
-      timeoutMs: c.timeoutMs,
-      webhookId: c.id,
-      traceparent: traceparent ?? c.traceparent ?? undefined,
-    });
+    const res = await this.sender
+      .send({
+        authorization,
+        url: c.targetUrl,
+        body: capability ? { ...c.payload, ...capability.fields } : c.payload,
+        signingKeys,
+        timeoutMs: c.timeoutMs,
+        webhookId: c.id,
+        traceparent: traceparent ?? c.traceparent ?? undefined,
+      })
+      .finally(() => this.gate.release(c.customExtensionId, pass));
     const now = new Date();
     const retryAfterSeconds = parseRetryAfter(res.retryAfter, now);
     const judged = judgeAttempt({ httpStatus: res.httpStatus, retryAfterSeconds });
-    // A target the policy refuses is final: retrying cannot change where the name points now.
+    const answer = {
+      httpStatus: res.httpStatus,
+      sent: !res.notSent,
+      retryAfterSeconds,
+      webhookDelivery: res.webhookDelivery,
+    };
+    const control = this.gate.control(pass, answer);
+    // A target the policy refuses is final: retrying cannot change where the name points now. So is
+    // a receiver's abort, and a Retry-After longer than the extension accepts (SPEC-2 §9.6).
     const verdict: Verdict = res.refused
       ? 'failed'
       : judged === 'success'
         ? 'delivered'
-        : judged === 'retry' && attempt < c.maxAttempts
+        : judged === 'retry' && attempt < c.maxAttempts && !control.aborted && !control.retryAfterTooLong
           ? 'retry'
           : 'failed';
     const record: AttemptRecord = {
@@ -80,8 +101,14 @@ export class DispatchService implements OnApplicationShutdown {
       startedAt: res.startedAt,
       httpStatus: res.httpStatus ?? null,
       latencyMs: res.latencyMs,
-      error: res.error ?? (judged === 'success' ? null : `HTTP ${res.httpStatus}`),
+      error:
+        [res.error ?? (judged === 'success' ? null : `HTTP ${res.httpStatus}`), control.note]
+          .filter((e) => e !== null)
+          .join('; ') || null,
       clientRequestId: res.clientRequestId,
+      ...(control.aborted ? { outcome: 'abortedByReceiver', errorCode: 'abortedByReceiver' } : {}),
+      ...(control.retryAfterTooLong ? { outcome: 'failed', errorCode: 'retryAfterTooLong' } : {}),
+      ...(pass.isProbe ? { isCircuitProbe: true } : {}),
     };
     this.metrics.record(c.stage, c.customExtensionId, verdict, res.latencyMs / 1000);
     this.log.info(
@@ -89,17 +116,23 @@ export class DispatchService implements OnApplicationShutdown {
       `callout ${c.stage} attempt ${attempt}: ${verdict}`,
     );
 
+    let recorded: boolean;
     if (verdict === 'retry') {
-      const delay = retryDelayMs(
-        attempt,
-        { httpStatus: res.httpStatus, retryAfterSeconds },
-        { ...DEFAULT_BACKOFF, random: Math.random },
+      const delay = Math.max(
+        control.notBeforeMs,
+        retryDelayMs(
+          attempt,
+          { httpStatus: res.httpStatus, retryAfterSeconds },
+          { ...DEFAULT_BACKOFF, random: Math.random },
+        ),
       );
-      return (await this.record.retry(c, record, delay, traceparent)) ? 'retry' : 'stale';
+      recorded = await this.record.retry(c, record, delay, traceparent);
+    } else {
+      recorded = await this.record.finish(c, record, verdict, traceparent, capability?.tokenHash ?? null);
     }
-    return (await this.record.finish(c, record, verdict, traceparent, capability?.tokenHash ?? null))
-      ? verdict
-      : 'stale';
+    // After the attempt is recorded: breaker, pause, receiver's disable (SPEC-2 §9.5, §9.6).
+    if (recorded) await this.gate.afterAttempt(c.customExtensionId, pass, answer, control);
+    return recorded ? verdict : 'stale';
   }
 
   /**

@@ -56,6 +56,17 @@ const extension = (over: Partial<ExtensionRow>): ExtensionRow => ({
   heartbeatTimeoutSeconds: null,
   capabilityUrlEnabled: false,
   lastConnectionTest: null,
+  deliveryConfiguration: null,
+  isEnabled: true,
+  disabledAt: null,
+  disabledReason: null,
+  circuitState: 'closed',
+  consecutiveFailures: 0,
+  unhealthySince: null,
+  openedAt: null,
+  nextProbeAt: null,
+  pausedUntil: null,
+  heldCalloutCount: 0,
   createdBy: 'admin',
   lastModifiedBy: null,
   createdAt: now,
@@ -132,6 +143,23 @@ describe('the gateway mappers answer exactly the documented shapes', () => {
       }),
     ],
     ['pre-expiration', extension({ extensionType: 'preExpiration' })],
+    [
+      'open circuit, limits and a custom breaker',
+      extension({
+        deliveryConfiguration: {
+          maximumConcurrentCallouts: 2,
+          rateLimit: { requestsPerSecond: 4, burst: 1 },
+          circuitBreaker: { failureThreshold: 3, openDurationSeconds: 2, disableAfterSeconds: null },
+        },
+        circuitState: 'open',
+        consecutiveFailures: 3,
+        unhealthySince: now,
+        openedAt: now,
+        nextProbeAt: now,
+        heldCalloutCount: 2,
+      }),
+    ],
+    ['disabled by the receiver', extension({ isEnabled: false, disabledAt: now, disabledReason: 'receiverRequested' })],
     [
       'legacy, regular token',
       extension({
@@ -316,7 +344,7 @@ describe('the committed docs/openapi.json', () => {
   });
 
   it('gives every operation that reads a body a named request schema', () => {
-    const bodiless = /^((cancel|reprocess)AssignmentRequest|retireSigningSecret)/;
+    const bodiless = /^((cancel|reprocess)AssignmentRequest|retireSigningSecret|enableCustomExtension)/;
     const problems = ops
       .filter(({ method, op }) => ['post', 'put', 'patch'].includes(method) && !bodiless.test(op.operationId ?? ''))
       .filter(({ op }) => {

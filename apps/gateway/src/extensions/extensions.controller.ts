@@ -4,6 +4,8 @@ import { refuseTargetUrl } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import {
   CatalogsRepository,
+  DeliveryRepository,
+  type ExtensionEventRow,
   type ExtensionRow,
   ExtensionsRepository,
   type SigningSecretRow,
@@ -12,8 +14,13 @@ import {
 import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_RULES } from '@entitle/domain';
 import {
   EXTENSION_ODATA,
+  EXTENSION_EVENT_TYPES,
   type ExtensionInput,
+  disableExtensionInput,
   type GraphShape,
+  graphDeliveryConfiguration,
+  graphDeliveryState,
+  parseBody,
   parseExtension,
   parseSigningSecret,
   POP_AUTH,
@@ -25,6 +32,7 @@ import { formatIsoDuration } from '@entitle/domain';
 import { APP_CONFIG, QueueProducer } from '@entitle/platform';
 import { type CreatedSecret, SigningSecrets } from '@entitle/workflow';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
+import { ExtensionDelivery } from '@entitle/workflow';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -52,6 +60,8 @@ export const EXTENSION_PROPERTIES = [
   'extensionType',
   'tokenSecurity',
   'lastConnectionTest',
+  'deliveryConfiguration',
+  'deliveryState',
 ] as const;
 
 /** A signing secret as listed (SPEC-2 §11.1): never the secret; a retiring one past its time shows as retired. */
@@ -75,6 +85,34 @@ function createdSecret(created: CreatedSecret | undefined): Record<string, unkno
   if (!created) return {};
   return { signingSecretCreated: { id: created.row.id, scheme: created.row.scheme, secret: created.secret ?? null } };
 }
+
+export const EXTENSION_EVENT_PROPERTIES = [
+  'id',
+  'eventDateTime',
+  'eventType',
+  'actor',
+  'detail',
+  'circuitState',
+  'replayId',
+] as const;
+
+export function graphExtensionEvent(e: ExtensionEventRow): GraphShape<typeof EXTENSION_EVENT_PROPERTIES> {
+  return {
+    id: e.id,
+    eventDateTime: new Date(e.eventDateTime).toISOString(),
+    eventType: e.eventType,
+    actor:
+      e.actorId === null && e.actorDisplayName === null ? null : { id: e.actorId, displayName: e.actorDisplayName },
+    detail: e.detail,
+    circuitState: e.circuitState,
+    replayId: e.replayId,
+  };
+}
+
+const EVENT_FILTER = {
+  eventType: { type: 'enum', enumValues: EXTENSION_EVENT_TYPES },
+  eventDateTime: { type: 'datetime' },
+} as const;
 
 export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PROPERTIES> {
   const pop = String(x.authentication['@odata.type'] ?? '') === POP_AUTH;
@@ -110,6 +148,8 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     tokenSecurity: x.authentication['@odata.type'] ? (pop ? 'proofOfPossession' : 'regular') : null,
     signingConfiguration: x.signingEnabled ? { isEnabled: true } : null,
     lastConnectionTest: x.lastConnectionTest,
+    deliveryConfiguration: graphDeliveryConfiguration(x.deliveryConfiguration),
+    deliveryState: graphDeliveryState(x),
   };
 }
 
@@ -144,6 +184,8 @@ export class ExtensionsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @Inject(SigningSecrets) private readonly signing: SigningSecrets,
     @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
+    @Inject(ExtensionDelivery) private readonly delivery: ExtensionDelivery,
+    @Inject(DeliveryRepository) private readonly deliveryRows: DeliveryRepository,
   ) {}
 
   @GraphOperation({
@@ -263,7 +305,7 @@ export class ExtensionsController {
     );
     await this.checkBoundStagesAllow(current.id, input.extensionType, input.callbackTimeoutSeconds !== null);
     const saved = await this.signing.saveExtension(
-      (tx) => this.extensions.replace(current.id, input, caller.displayName, tx),
+      (tx) => this.extensions.replace(current.id, input, this.actor(caller), tx),
       caller,
     );
     const updated = saved.row;
@@ -377,8 +419,9 @@ export class ExtensionsController {
         heartbeatTimeoutSeconds: null,
         capabilityUrlEnabled: false,
         signingEnabled: current.signingEnabled,
+        deliveryConfiguration: current.deliveryConfiguration,
       },
-      caller.displayName,
+      this.actor(caller),
     );
     if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
     await this.requestConnectionTest(updated);
@@ -470,6 +513,91 @@ export class ExtensionsController {
     return graphSigningSecret(after);
   }
 
+  @GraphOperation({
+    id: 'disableCustomExtension',
+    summary: 'Disable a custom extension: it sends nothing until enabled (connection tests are still allowed).',
+    description:
+      'Held callouts fail at once (notSent/extensionDisabled) and their bindings’ failure policy applies; new callouts fail the same way. Repeating it answers 200 and records nothing.',
+    status: 200,
+    returns: 'CustomExtension',
+    body: 'DisableCustomExtensionInput',
+    example: { reason: 'receiver under maintenance (CHG-1234)' },
+    errors: [400, 403, 404],
+  })
+  @Post([`${V1}/:id/disable`, `${BETA_NEW}/:id/disable`, `${BETA_LEGACY}/:id/disable`, `${V1_ALIAS}/:id/disable`])
+  @HttpCode(200)
+  async disable(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    const { reason } = parseBody(disableExtensionInput, body, 'disable request');
+    await this.delivery.disable(current.id, 'manual', reason, this.actor(caller));
+    return this.fresh(current.id);
+  }
+
+  @GraphOperation({
+    id: 'enableCustomExtension',
+    summary: 'Enable a custom extension: closes its circuit and resets its failure count and open period.',
+    description: 'Repeating it answers 200 and records nothing.',
+    status: 200,
+    returns: 'CustomExtension',
+    errors: [400, 403, 404],
+  })
+  @Post([`${V1}/:id/enable`, `${BETA_NEW}/:id/enable`, `${BETA_LEGACY}/:id/enable`, `${V1_ALIAS}/:id/enable`])
+  @HttpCode(200)
+  async enable(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    await this.delivery.enable(current.id, this.actor(caller));
+    return this.fresh(current.id);
+  }
+
+  @GraphOperation({
+    id: 'listCustomExtensionEvents',
+    summary:
+      'The extension’s own log, newest first: saves, connection tests, breaker transitions, pauses, disablement.',
+    status: 200,
+    returns: 'CustomExtensionEventCollection',
+    query: ['$top', '$skiptoken', '$filter', '$select'],
+    errors: [400, 403, 404],
+  })
+  @Get([`${V1}/:id/events`, `${BETA_NEW}/:id/events`, `${BETA_LEGACY}/:id/events`, `${V1_ALIAS}/:id/events`])
+  async events(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
+    @Req() req: FastifyRequest,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const x = await this.load(catalogId, id, caller, 'extension.read');
+    const q = parseCollectionQuery(query, { filter: EVENT_FILTER, select: EXTENSION_EVENT_PROPERTIES });
+    const page = await this.deliveryRows.pageEvents(x.id, q.filter, q.top, q.after);
+    return collection(
+      req,
+      this.config,
+      `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions('${x.id}')/events`,
+      page.items.map(graphExtensionEvent),
+      page.next,
+      q.select,
+    );
+  }
+
+  private async fresh(id: string): Promise<Record<string, unknown>> {
+    const x = await this.extensions.find(id);
+    if (!x) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    return entity(this.config, `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions`, graphExtension(x));
+  }
+
+  private actor(caller: Principal): { id: string | null; displayName: string } {
+    return { id: caller.id, displayName: caller.displayName };
+  }
+
   private async createIn(
     catalogId: string,
     body: unknown,
@@ -480,7 +608,7 @@ export class ExtensionsController {
     const input = this.parse(body, path);
     await this.queues.assertAvailable(calloutsQueue);
     const saved = await this.signing.saveExtension(
-      (tx) => this.extensions.insert(randomUUID(), catalog, input, caller.displayName, tx),
+      (tx) => this.extensions.insert(randomUUID(), catalog, input, this.actor(caller), tx),
       caller,
     );
     const row = saved.row as ExtensionRow;

@@ -5,6 +5,7 @@ import { HotUpdates1764400000000 } from './1764400000000-hot-updates';
 import { DropRequestDeadlines1764500000000 } from './1764500000000-drop-request-deadlines';
 import { DeliveryOperations1764600000000 } from './1764600000000-delivery-operations';
 import { Waits1764700000000 } from './1764700000000-waits';
+import { DeliveryControl1764760000000 } from './1764760000000-delivery-control';
 import { SignaturesVerification1764800000000 } from './1764800000000-signatures-verification';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
@@ -16,5 +17,6 @@ export const MIGRATIONS = [
   DropRequestDeadlines1764500000000,
   DeliveryOperations1764600000000,
   Waits1764700000000,
+  DeliveryControl1764760000000,
   SignaturesVerification1764800000000,
 ];

@@ -11,6 +11,11 @@ export interface AttemptRecord {
   latencyMs: number;
   error: string | null;
   clientRequestId: string;
+  /** SPEC-2 §9.1 outcome when decided outside the HTTP judgement (notSent, abortedByReceiver). */
+  outcome?: string;
+  errorCode?: string | null;
+  /** The half-open circuit's probe (SPEC-2 §9.5). */
+  isCircuitProbe?: boolean;
 }
 
 /**
@@ -73,9 +78,21 @@ export class CalloutsRepository {
     await preparedOne(
       tx,
       'callouts.insertAttempt',
-      `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
-      [id, a.attempt, a.startedAt, a.httpStatus, a.latencyMs, a.error, a.clientRequestId],
+      `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id,
+                                     outcome, error_code, is_circuit_probe)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
+      [
+        id,
+        a.attempt,
+        a.startedAt,
+        a.httpStatus,
+        a.latencyMs,
+        a.error,
+        a.clientRequestId,
+        a.outcome ?? null,
+        a.errorCode ?? null,
+        a.isCircuitProbe === true,
+      ],
     );
   }
 
@@ -139,11 +156,12 @@ export class CalloutsRepository {
       tx,
       'callouts.recordFailed',
       `UPDATE callout_instances c SET send_state = 'failed', attempt_count = $2, last_http_status = $3, last_error = $4,
-              next_attempt_at = NULL, modified_at = now(),
+              next_attempt_at = NULL, modified_at = now(), failed_at = now(), last_attempt_at = $6,
+              error_code = COALESCE($5, CASE WHEN $3::int IS NOT NULL THEN 'httpStatus' ELSE 'connectionError' END),
               status = CASE WHEN c.status IN ('calloutSent', 'waitingForCallback') THEN 'calloutFailed' ELSE c.status END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
         RETURNING ${CALLOUT_COLUMNS}`,
-      [id, a.attempt, a.httpStatus, a.error],
+      [id, a.attempt, a.httpStatus, a.error, a.errorCode ?? null, a.startedAt],
     );
     if (row) await this.insertAttempt(tx, id, a);
     return row;

@@ -1,4 +1,5 @@
 export * from './catalogs.repository';
+export * from './delivery.repository';
 export * from './access-packages.repository';
 export * from './approvals.repository';
 export * from './assignments.repository';
@@ -13,4 +14,3 @@ export * from './rows';
 export * from './sql';
 export * from './waiting.repository';
 export * from './signing-secrets.repository';
-export * from './extension-events.repository';
