@@ -10,6 +10,8 @@
 //             per attempt, on against off
 //   fairness  A throttled to 1/s with a backlog of BENCH_FAIR_BACKLOG while B runs unthrottled at
 //             BENCH_FAIR_B_RATE/s: B's stage → first-attempt p50/p99 with and without A
+//   breaker   an endpoint answering 500 to many callouts at once: attempts started after the failure
+//             that reached the threshold, before every replica stopped sending, and how long that took
 // Figures go to stdout, progress to stderr. See README.md.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -58,7 +60,8 @@ const OVERHEAD_REQUESTS = int('BENCH_OVERHEAD_REQUESTS', 1500);
 const FAIR_BACKLOG = int('BENCH_FAIR_BACKLOG', 2000);
 const FAIR_B_RATE = int('BENCH_FAIR_B_RATE', 100);
 const FAIR_SECONDS = int('BENCH_FAIR_SECONDS', 20);
-const SECTIONS = (process.env.BENCH_SECTIONS ?? 'limiter,overhead,fairness').split(',');
+const BREAKER_REQUESTS = int('BENCH_BREAKER_REQUESTS', 200);
+const SECTIONS = (process.env.BENCH_SECTIONS ?? 'limiter,overhead,fairness,breaker').split(',');
 const STAGES = ['assignmentRequestCreated', 'assignmentRequestApproved', 'assignmentRequestGranted'];
 const EM = '/v1.0/identityGovernance/entitlementManagement';
 const STAMP = Date.now().toString(36);
@@ -67,6 +70,7 @@ const STAMP = Date.now().toString(36);
 
 function startReceiver() {
   const arrivals = new Map(); // path → [ms]
+  const answers = new Map(); // path → [ms], when each answer was sent
   const open = new Map();
   const maxOpen = new Map();
   const server = http.createServer((req, res) => {
@@ -81,7 +85,9 @@ function startReceiver() {
     req.on('end', () =>
       setTimeout(() => {
         open.set(p, open.get(p) - 1);
-        res.writeHead(202, { 'content-length': '0' });
+        if (!answers.has(p)) answers.set(p, []);
+        answers.get(p).push(performance.timeOrigin + performance.now());
+        res.writeHead(p === '/hooks/breaker' ? 500 : 202, { 'content-length': '0' });
         res.end();
       }, delay),
     );
@@ -96,7 +102,7 @@ function startReceiver() {
             server.close(() => r());
           }),
       );
-      resolve({ url: `http://127.0.0.1:${server.address().port}`, arrivals, maxOpen, server });
+      resolve({ url: `http://127.0.0.1:${server.address().port}`, arrivals, answers, maxOpen, server });
     }),
   );
 }
@@ -411,6 +417,39 @@ async function fairness(sys) {
   print('target: p99 < 1,000 ms beside the backlog');
 }
 
+async function breaker(sys, rec) {
+  const threshold = 5;
+  const x = await sys.extension(
+    'breaker',
+    { circuitBreaker: { isEnabled: true, failureThreshold: threshold, openDuration: 'PT30S' } },
+    ['assignmentRequestCreated'],
+  );
+  const n = BREAKER_REQUESTS;
+  const targets = await sys.users(n);
+  log(`breaker: ${n} requests to an endpoint that answers 500`);
+  await sys.submit(x, targets, 0);
+  // Long enough for every replica to see the open circuit, shorter than openDuration (no probe yet).
+  await sleep(10_000);
+  const arrivals = [...(rec.arrivals.get(x.path) ?? [])].sort((a, b) => a - b);
+  const answers = [...(rec.answers.get(x.path) ?? [])].sort((a, b) => a - b);
+  if (answers.length < threshold) throw new Error(`breaker: only ${answers.length} failures answered`);
+  const tripped = answers[threshold - 1];
+  const after = arrivals.filter((t) => t > tripped);
+  print(
+    `\n## Breaker overshoot: ${DISPATCHERS} dispatchers × concurrency 16, failureThreshold ${threshold}, ${n} callouts at once`,
+  );
+  print(
+    table(
+      ['figure', 'value'],
+      [
+        ['attempts received in all', fmtInt(arrivals.length)],
+        ['attempts started after the failure that reached the threshold', fmtInt(after.length)],
+        ['time from that failure to the last of them (ms)', after.length ? (after.at(-1) - tripped).toFixed(0) : '0'],
+      ],
+    ),
+  );
+}
+
 runBench('limits', async () => {
   print(`# bench/limits (${new Date().toISOString()})`);
   print(
@@ -421,5 +460,6 @@ runBench('limits', async () => {
   if (SECTIONS.includes('limiter')) await limiter(sys, rec);
   if (SECTIONS.includes('overhead')) await overhead(sys, rec);
   if (SECTIONS.includes('fairness')) await fairness(sys);
+  if (SECTIONS.includes('breaker')) await breaker(sys, rec);
   print(`\n${loadavg()} at the end`);
 });
