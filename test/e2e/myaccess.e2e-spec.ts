@@ -12,6 +12,9 @@ const SHOTS = process.env.UPDATE_SCREENSHOTS
   : path.resolve(__dirname, '../../.test-results/screenshots');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
+/** What the page's scripts could have set, and axe-core once injected. */
+type Probe = Window & { __x?: unknown; __y?: unknown; axe?: { run(): Promise<unknown> } };
+
 const WAITING = 'Waiting for information before proceeding';
 const CONTINUES = 'Process continues';
 const EXPIRED = 'Process expired';
@@ -321,7 +324,7 @@ describe('people’s pages: my requests and pending approvals', () => {
       expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
       await page.getByText('<script>window.__y=1</script>').first().waitFor();
       await page.getByText('<img src=x onerror="window.__x=1">').first().waitFor();
-      expect(await page.evaluate(() => [typeof (window as any).__x, typeof (window as any).__y])).toEqual([
+      expect(await page.evaluate(() => [typeof (window as Probe).__x, typeof (window as Probe).__y])).toEqual([
         'undefined',
         'undefined',
       ]);
@@ -424,7 +427,7 @@ describe('people’s pages: my requests and pending approvals', () => {
     const page = await ctx.newPage();
     const serious = async (): Promise<unknown[]> => {
       await page.addScriptTag({ content: AXE });
-      const result = (await page.evaluate(() => (window as any).axe.run())) as {
+      const result = (await page.evaluate(() => (window as Probe).axe?.run())) as {
         violations: Array<{ id: string; impact: string; nodes: unknown[] }>;
       };
       return result.violations
@@ -444,7 +447,7 @@ describe('people’s pages: my requests and pending approvals', () => {
     for (const url of ['/myaccess/requests', `/myaccess/requests/${id}`]) {
       await pageR.goto(`${gw()}${url}`);
       await pageR.addScriptTag({ content: AXE });
-      const v = (await pageR.evaluate(() => (window as any).axe.run())) as {
+      const v = (await pageR.evaluate(() => (window as Probe).axe?.run())) as {
         violations: Array<{ id: string; impact: string }>;
       };
       expect({ url, v: v.violations.filter((x) => x.impact === 'serious' || x.impact === 'critical') }).toEqual({
