@@ -56,7 +56,8 @@ export class LiveFeed implements OnModuleInit, OnModuleDestroy {
     if (ids.length === 0 || this.streams.size === 0) return;
     try {
       for (const a of await this.pages.audiences(ids))
-        for (const userId of a.userIds) for (const fn of this.streams.get(userId) ?? []) fn(a.requestId);
+        // A requestor is often the target too: each user is told once.
+        for (const userId of new Set(a.userIds)) for (const fn of this.streams.get(userId) ?? []) fn(a.requestId);
     } catch (err) {
       // A lost notice costs a live refresh, never data: the page is right on the next load.
       this.logger.warn(`live update lookup failed: ${String(err)}`);
