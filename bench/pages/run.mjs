@@ -191,7 +191,7 @@ async function renders(agent, base, url, cookie) {
 
 /** Transactions the gateway's connections committed (pg_stat_database): each autocommit statement is one. */
 async function commits(c) {
-  await sleep(1_500); // backends report their counters when idle, at most once a second
+  await sleep(11_000); // an idle backend reports its counters within 10 s (PGSTAT_IDLE_INTERVAL)
   const r = await c.query('SELECT xact_commit::bigint AS n FROM pg_stat_database WHERE datname = current_database()');
   return Number(r.rows[0].n);
 }

@@ -124,7 +124,13 @@ export class PagesRepository {
   ): Promise<PendingApprovalRow[]> {
     return rows<PendingApprovalRow>(
       this.ds,
-      `SELECT r.id AS "requestId", a.id AS "stageId", a.justification_required AS "justificationRequired", a.due_at AS "dueAt",
+      // The approver's pending stages first (the partial GIN index), then their requests: the work
+      // grows with what waits on this approver, never with the number of requests in the system
+      // (walking requests by creation time to find them would).
+      `WITH pending AS MATERIALIZED (
+         SELECT a.id, a.request_id, a.justification_required, a.due_at FROM approval_stages a
+          WHERE a.status = 'pendingReview' AND a.primary_approvers @> $1::jsonb AND ($4::uuid IS NULL OR a.request_id = $4::uuid))
+       SELECT r.id AS "requestId", a.id AS "stageId", a.justification_required AS "justificationRequired", a.due_at AS "dueAt",
               r.request_type AS "requestType", r.created_at AS "createdAt", r.justification, r.answers,
               ap.display_name AS "accessPackageName", q.display_name AS "requestorName", t.display_name AS "targetName",
               COALESCE((SELECT json_agg(json_build_object(
@@ -134,14 +140,12 @@ export class PagesRepository {
                   ORDER BY c.created_at)
                 FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id
                WHERE c.request_id = r.id), '[]'::json) AS callouts
-         FROM approval_stages a
+         FROM pending a
          JOIN assignment_requests r ON r.id = a.request_id
          JOIN access_packages ap ON ap.id = r.access_package_id
          JOIN principals t ON t.id = r.target_id
          LEFT JOIN principals q ON q.id = r.requestor_id
-        WHERE a.status = 'pendingReview' AND a.primary_approvers @> $1::jsonb
-          AND ($2::timestamptz IS NULL OR (r.created_at, r.id) > ($2::timestamptz, $3::uuid))
-          AND ($4::uuid IS NULL OR r.id = $4::uuid)
+        WHERE ($2::timestamptz IS NULL OR (r.created_at, r.id) > ($2::timestamptz, $3::uuid))
         ORDER BY r.created_at, r.id LIMIT $5`,
       [JSON.stringify([{ userId }]), after?.at ?? null, after?.id ?? null, requestId ?? null, PAGE_SIZE + 1],
     );
