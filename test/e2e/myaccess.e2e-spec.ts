@@ -256,6 +256,23 @@ describe('people’s pages: my requests and pending approvals', () => {
     await ctx.close();
   });
 
+  it('live on any replica: a page open on a second gateway shows a change made through the first', async () => {
+    const zoe = await user('Zoe');
+    const sc = await scenario();
+    const second = await s.addReplica('gateway');
+    const ctx = await context();
+    const page = await ctx.newPage();
+    // Cookies belong to the host, not the port: the session signed in on one replica works on the other.
+    await signIn(page, zoe.upn);
+    const id = await ask(zoe, sc);
+    await page.goto(`${second.url}/myaccess/requests`);
+    const row = page.locator(`li[data-request="${id}"]`);
+    await row.getByText(WAITING).waitFor({ timeout: 20_000 });
+    await resume(sc.hook, id, 'done');
+    await row.getByText(CONTINUES).waitFor({ timeout: 5_000 });
+    await ctx.close();
+  });
+
   it('the approver sees the extension detail, approves with a justification, and the request is delivered', async () => {
     const approver = await user('Dana Approver');
     const requestor = await user('Carl');
