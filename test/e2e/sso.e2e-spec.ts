@@ -128,6 +128,10 @@ describe('single sign-on through OpenID Connect', () => {
       sameSite: 'Lax',
       path: '/myaccess',
     });
+    // Signing out clears the session and sends the browser to end the issuer's session too.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL((u) => u.origin === issuer);
+    expect((await ctx.cookies()).map((c) => c.name)).not.toContain('entitle_myaccess');
     await ctx.close();
   });
 

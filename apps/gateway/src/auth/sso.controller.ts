@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, randomBytes } from 'node:crypto';
 import { ADMIN_COOKIE } from '../admin/admin-gate';
 import { XSRF_COOKIE, fromAnotherOrigin } from '../common/csrf';
-import { errorPage } from '../myaccess/pages';
+import { errorPage, signedOutPage } from '../myaccess/pages';
 import { MYACCESS_COOKIE, pageHeaders } from '../myaccess/session';
 import { OidcService, SIGN_IN_SECONDS } from './oidc.service';
 
@@ -134,7 +134,7 @@ export class SsoController {
 
   /**
    * Signs out of every page: clears the sessions and, when the issuer publishes where, sends the
-   * browser there to end the issuer's session too. The session cookies are not sent to /auth, so
+   * browser on there to end the issuer's session too (see signedOutPage). The session cookies are not sent to /auth, so
    * the check is the browser's word that the form is this site's own (same origin).
    */
   @Post('logout')
@@ -157,7 +157,7 @@ export class SsoController {
   private async signedOut(reply: FastifyReply): Promise<void> {
     const end = this.oidc.enabled ? await this.oidc.endSessionUrl().catch(() => undefined) : undefined;
     if (end) {
-      void reply.redirect(end, 303);
+      void reply.code(200).type('text/html; charset=utf-8').send(signedOutPage(end));
       return;
     }
     this.page(reply, 200, 'Signed out', 'You are signed out.');

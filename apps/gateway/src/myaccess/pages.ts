@@ -47,6 +47,8 @@ interface Shell {
   current?: 'requests' | 'approvals';
   notice?: string;
   live?: boolean;
+  /** Where the browser goes on by itself (a meta refresh: a navigation of its own, not a form's redirect). */
+  refreshTo?: string;
   body: string;
 }
 
@@ -60,7 +62,7 @@ export function page(s: Shell): string {
     : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(s.title)} — My Access</title><link rel="stylesheet" href="/myaccess/assets/style.css"></head>
+<title>${esc(s.title)} — My Access</title><link rel="stylesheet" href="/myaccess/assets/style.css">${s.refreshTo ? `<meta http-equiv="refresh" content="0;url=${esc(s.refreshTo)}">` : ''}</head>
 <body><a class="skip" href="#main">Skip to content</a>
 <header><span class="brand">My Access</span>${nav}</header>
 <main id="main"${s.live ? ' data-live="on"' : ''}>
@@ -302,6 +304,19 @@ export function approvalPage(o: {
     ${err}<textarea id="justification" name="justification" rows="3" maxlength="4000"${o.fieldError ? ' aria-invalid="true" aria-describedby="justification-error"' : ''}>${esc(o.entered?.justification)}</textarea>
     <button type="submit" class="primary">Submit decision</button>
   </form>`,
+  });
+}
+
+/**
+ * After sign-out with single sign-on: the browser goes on to end the issuer's session. A page that
+ * moves on by itself rather than a redirect, because the sign-out is a form and the CSP's
+ * `form-action 'self'` stops a form's redirect to another origin.
+ */
+export function signedOutPage(endSessionUrl: string): string {
+  return page({
+    title: 'Signed out',
+    refreshTo: endSessionUrl,
+    body: `<h1>Signed out</h1><p>You are signed out of Entitle. <a href="${esc(endSessionUrl)}">Sign out of your organization's account too</a>.</p>`,
   });
 }
 
