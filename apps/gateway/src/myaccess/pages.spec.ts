@@ -1,6 +1,6 @@
 import type { EventRow, MyRequestDetail, PendingApprovalRow } from '@entitle/db';
 import { ssoNext } from '../auth/sso.controller';
-import { approvalPage, requestPage, requestsPage } from './pages';
+import { approvalPage, loginPage, requestPage, requestsPage } from './pages';
 import { safeNext } from './session';
 
 const shell = { user: { name: 'Bob <b>', csrf: 'tok', logoutAction: '/myaccess/logout' } };
@@ -148,5 +148,11 @@ describe("people's pages rendering", () => {
     expect(ssoNext('/admin/waiting')).toBe('/admin/waiting');
     for (const bad of ['//evil.example/admin', 'https://evil.example', '/admin/login', '/docs', 42])
       expect(ssoNext(bad)).toBe('/myaccess/requests');
+  });
+
+  it('with neither single sign-on nor the password grant, the sign-in page says so and names the variables', () => {
+    const html = loginPage({ next: '/myaccess/requests', csrf: 't', passwordGrant: false });
+    for (const name of ['OIDC_ISSUER', 'AUTH_PASSWORD_GRANT']) expect(html).toContain(name);
+    expect(html).not.toContain('<form');
   });
 });
