@@ -265,9 +265,16 @@ describe('people’s pages: my requests and pending approvals', () => {
     // Cookies belong to the host, not the port: the session signed in on one replica works on the other.
     await signIn(page, zoe.upn);
     const id = await ask(zoe, sc);
-    await page.goto(`${second.url}/myaccess/requests`);
     const row = page.locator(`li[data-request="${id}"]`);
-    await row.getByText(WAITING).waitFor({ timeout: 20_000 });
+    // Loaded again until the request waits: the new replica's bus subscription starts once it is
+    // ready, so a change made in its first moments may reach its pages only on the next load.
+    await eventually(
+      async () => {
+        await page.goto(`${second.url}/myaccess/requests`);
+        await row.getByText(WAITING).waitFor({ timeout: 1_000 });
+      },
+      { timeoutMs: 30_000, what: 'the waiting request on the second replica' },
+    );
     await resume(sc.hook, id, 'done');
     await row.getByText(CONTINUES).waitFor({ timeout: 5_000 });
     await ctx.close();
