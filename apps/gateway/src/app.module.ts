@@ -24,6 +24,10 @@ import { AccessPackagesController } from './packages/access-packages.controller'
 import { PoliciesController } from './packages/policies.controller';
 import { DirectoryController } from './directory/directory.controller';
 import { RoleAssignmentsController } from './directory/role-assignments.controller';
+import { OidcService } from './auth/oidc.service';
+import { SsoController } from './auth/sso.controller';
+import { LiveFeed } from './myaccess/live-feed';
+import { MyAccessController } from './myaccess/myaccess.controller';
 import { RequestsController } from './requests/requests.controller';
 import { RequestsService } from './requests/requests.service';
 
@@ -58,11 +62,15 @@ export class AppModule {
         RoleAssignmentsController,
         RequestsController,
         CallbacksController,
+        MyAccessController,
+        SsoController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GraphExceptionFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         RequestsService,
+        LiveFeed,
+        OidcService,
       ],
     };
   }

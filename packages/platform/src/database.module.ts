@@ -11,6 +11,7 @@ import {
   DirectoryRepository,
   ExpiryRepository,
   ExtensionsRepository,
+  PagesRepository,
   RequestsRepository,
   WaitingRepository,
   SigningSecretsRepository,
@@ -46,6 +47,7 @@ const REPOSITORIES = [
   WaitingRepository,
   SigningSecretsRepository,
   DeliveryRepository,
+  PagesRepository,
 ] as const;
 
 @Global()

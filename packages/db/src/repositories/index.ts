@@ -14,3 +14,4 @@ export * from './rows';
 export * from './sql';
 export * from './waiting.repository';
 export * from './signing-secrets.repository';
+export * from './pages.repository';
