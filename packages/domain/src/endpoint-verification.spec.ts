@@ -164,11 +164,7 @@ describe("a challenge's answer (SPEC-2 §11.2)", () => {
       { httpStatus: 202, body: '{"verification":"v-1"}' },
       { verified: false, reason: 'HTTP 202 (a challenge must be answered with 200)' },
     ],
-    [
-      'a timeout',
-      { error: 'no answer within 1000 ms' },
-      { verified: false, reason: 'no answer within 1000 ms' },
-    ],
+    ['a timeout', { error: 'no answer within 1000 ms' }, { verified: false, reason: 'no answer within 1000 ms' }],
     ['nothing at all', {}, { verified: false, reason: 'no answer' }],
   ])('%s', (_, answer, result) => {
     expect(judgeChallenge(answer, 'v-1')).toEqual(result);

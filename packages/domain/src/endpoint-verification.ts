@@ -161,7 +161,10 @@ export function judgeChallenge(answer: ChallengeAnswer, value: string): Challeng
     return { verified: false, reason: 'body mismatch: the answer is not JSON {"verification": "<challenge>"}' };
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    return { verified: false, reason: 'body mismatch: the answer is not a JSON object {"verification": "<challenge>"}' };
+    return {
+      verified: false,
+      reason: 'body mismatch: the answer is not a JSON object {"verification": "<challenge>"}',
+    };
   const echoed = (parsed as Record<string, unknown>).verification;
   if (typeof echoed !== 'string') return { verified: false, reason: 'body mismatch: no "verification" string' };
   if (echoed !== value) return { verified: false, reason: 'body mismatch: "verification" is not the challenge sent' };
