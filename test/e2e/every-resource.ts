@@ -92,6 +92,8 @@ export async function everyResource(s: System, label: string): Promise<EveryReso
       '@odata.type': '#microsoft.graph.customExtensionCallbackConfiguration',
       timeoutDuration: 'PT1H',
     },
+    // Signing on, so the signingSecrets collection has an item to $select from.
+    signingConfiguration: { isEnabled: true },
   });
   const extensionId = String(extension.id);
   const ap = await created(s, '/accessPackages', { displayName: `${label} package`, catalog: { id: catalogId } });
