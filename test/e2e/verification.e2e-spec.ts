@@ -172,6 +172,19 @@ describe('endpoint verification challenge', () => {
     expect(header(c!, 'authorization')).toMatch(/^PoP /);
     expect(await verifiedByKit(x, c!)).toBe(value);
     expect(verificationChallengeOf({ method: c!.method, headers: c!.headers })).toBe(value);
+
+    // verify on a verified extension re-checks the live endpoint: a failure is recorded, nothing is held.
+    modes.set(x.hook, 'wrong');
+    const recheck = await s.api('POST', `${url(x)}/verify`);
+    expect(recheck.status).toBe(200);
+    expect(recheck.body.endpointVerification).toMatchObject({ state: 'failed' });
+    expect(recheck.body.endpointConfiguration).toEqual(x.created.endpointConfiguration);
+    expect((await eventTypes(x))[0]).toBe('verificationFailed');
+    const requestId = await adminAdd(s, await bind(x));
+    await eventually(() => expect(calloutsFor(x.hook, requestId)).toHaveLength(1), {
+      timeoutMs: 15_000,
+      what: 'the callout delivered to the verified endpoint',
+    });
   });
 
   it('a wrong echo fails; a request at the bound stage is held, then released by a successful verify', async () => {
