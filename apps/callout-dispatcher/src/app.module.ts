@@ -7,7 +7,8 @@ import { ConnectionTestService } from './callouts/connection-test.service';
 import { signingProviders } from './callouts/signing';
 import { CalloutsProcessor } from './callouts/callouts.processor';
 import { DispatchService } from './callouts/dispatch.service';
-import { CalloutReconciler } from './callouts/reconciler.service';
+import { CalloutReconciler, ChallengeReconciler } from './callouts/reconciler.service';
+import { VerificationChallengeService } from './callouts/verification-challenge.service';
 import { SigningKeyring } from './callouts/signing-keyring';
 import { DeliveryGate, limiterProvider } from './callouts/delivery-gate';
 import { DeliveryTicker } from './callouts/delivery-ticker.service';
@@ -30,6 +31,8 @@ export class AppModule {
         ConnectionTestService,
         CalloutsProcessor,
         CalloutReconciler,
+        ChallengeReconciler,
+        VerificationChallengeService,
         limiterProvider,
         DeliveryGate,
         OperationsNotifier,

@@ -172,3 +172,57 @@ describe('guardedLookup', () => {
     });
   });
 });
+
+describe('CalloutSender: the GET form of the verification challenge', () => {
+  let server: http.Server;
+  let port: number;
+  const seen: Array<{ method: string; headers: http.IncomingHttpHeaders; body: string }> = [];
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() });
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ verification: 'v'.repeat(200) }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  it('sends no body and no content-type, signs the empty body, and keeps the answer up to the bound', async () => {
+    const sender = new CalloutSender();
+    try {
+      const key = Buffer.alloc(32, 7);
+      const res = await sender.send({
+        url: `http://127.0.0.1:${port}/hook`,
+        method: 'GET',
+        headers: { 'x-entitle-verification-challenge': 'abc' },
+        captureResponseBytes: 20,
+        timeoutMs: 2_000,
+        webhookId: 'w-get',
+        signingKeys: [{ id: 'k1', scheme: 'v1', createdAt: new Date(), key }],
+      });
+      expect(res.httpStatus).toBe(200);
+      expect(res.responseBody).toBe('{"verification":"vvv');
+      const got = seen.at(-1)!;
+      expect(got).toMatchObject({ method: 'GET', body: '' });
+      expect(got.headers['content-type']).toBeUndefined();
+      expect(got.headers['x-entitle-verification-challenge']).toBe('abc');
+      const { createHmac } = await import('node:crypto');
+      const expected = createHmac('sha256', key)
+        .update(`w-get.${String(got.headers['webhook-timestamp'])}.`)
+        .digest('base64');
+      expect(got.headers['webhook-signature']).toBe(`v1,${expected}`);
+    } finally {
+      await sender.close();
+    }
+  });
+});

@@ -22,7 +22,7 @@ const tracer = trace.getTracer('@entitle/callout');
  * recorded, the `traceparent` we send names it, so the Logic App's spans (and its resume) hang
  * off this attempt; otherwise the header is the callout's traceparent, as without tracing.
  */
-function startAttemptSpan(call: OutboundCall): { span: Span; traceparent: string | undefined } {
+function startAttemptSpan(call: OutboundCall, method: string): { span: Span; traceparent: string | undefined } {
   let parent: Context = context.active();
   if (call.traceparent) {
     const given = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, { traceparent: call.traceparent }));
@@ -38,11 +38,11 @@ function startAttemptSpan(call: OutboundCall): { span: Span; traceparent: string
   // Stable HTTP client semantic conventions. The query is left out: Logic App URLs carry their
   // SAS signature there.
   const span = tracer.startSpan(
-    'POST',
+    method,
     {
       kind: SpanKind.CLIENT,
       attributes: {
-        'http.request.method': 'POST',
+        'http.request.method': method,
         ...(target
           ? {
               'url.full': `${target.protocol}//${target.host}${target.pathname}`,
@@ -61,12 +61,33 @@ function startAttemptSpan(call: OutboundCall): { span: Span; traceparent: string
   return { span, traceparent: carrier.traceparent ?? call.traceparent };
 }
 
+/** The first `limit` bytes of a response body as UTF-8; past them the stream is dropped (and its connection). */
+async function readBounded(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  for await (const chunk of body) {
+    const b = Buffer.from(chunk);
+    const take = b.subarray(0, limit - kept);
+    chunks.push(take);
+    kept += take.length;
+    if (kept >= limit) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** SPEC §3: a callout body is at most 256 KiB. */
 export const MAX_CALLOUT_BODY_BYTES = 256 * 1024;
 
 export interface OutboundCall {
   url: string;
-  body: Record<string, unknown>;
+  /** POST unless said (an endpoint verification challenge may be a GET, which has no body). */
+  method?: 'GET' | 'POST';
+  /** The JSON body of a POST; a GET sends none (its signature covers the empty body). */
+  body?: Record<string, unknown>;
+  /** Headers beyond the callout's own (the verification challenge's). */
+  headers?: Readonly<Record<string, string>>;
+  /** Keep up to this many bytes of the response body (default: read and drop it). */
+  captureResponseBytes?: number;
   timeoutMs: number;
   /** Stable per callout instance, the same on every retry (`webhook-id`). */
   webhookId: string;
@@ -91,6 +112,8 @@ export interface OutboundResult {
   clientRequestId: string;
   /** The signing keys whose signatures the request carried. */
   signatureKeyIds?: string[];
+  /** The response body's first `captureResponseBytes` bytes, as UTF-8. */
+  responseBody?: string;
 }
 
 /**
@@ -132,7 +155,8 @@ export class CalloutSender {
         startedAt,
         clientRequestId,
       };
-    const payload = Buffer.from(JSON.stringify(call.body), 'utf8');
+    const method = call.method ?? 'POST';
+    const payload = method === 'GET' ? Buffer.alloc(0) : Buffer.from(JSON.stringify(call.body ?? {}), 'utf8');
     if (payload.length > MAX_CALLOUT_BODY_BYTES) {
       return {
         error: `callout body is ${payload.length} bytes, over the 256 KiB limit`,
@@ -145,7 +169,8 @@ export class CalloutSender {
     // Standard Webhooks: the timestamp of this very attempt, sent whether or not the endpoint signs.
     const timestamp = Math.floor(startedAt.getTime() / 1000);
     const headers: Record<string, string> = {
-      'content-type': 'application/json; charset=utf-8',
+      ...call.headers,
+      ...(method === 'GET' ? {} : { 'content-type': 'application/json; charset=utf-8' }),
       'x-ms-client-request-id': clientRequestId,
       'webhook-id': call.webhookId,
       'webhook-timestamp': String(timestamp),
@@ -156,7 +181,7 @@ export class CalloutSender {
       : undefined;
     if (signature) headers['webhook-signature'] = signature.header;
     const signatureKeyIds = signature?.keyIds ?? [];
-    const { span, traceparent } = startAttemptSpan(call);
+    const { span, traceparent } = startAttemptSpan(call, method);
     if (traceparent) headers.traceparent = traceparent;
     if (call.authorization) headers.authorization = call.authorization;
     const abort = new AbortController();
@@ -165,16 +190,18 @@ export class CalloutSender {
     let failure: string | undefined;
     try {
       const res = await request(call.url, {
-        method: 'POST',
+        method,
         headers,
-        body: payload,
+        ...(method === 'GET' ? {} : { body: payload }),
         dispatcher: this.agent,
         signal: abort.signal,
         headersTimeout: call.timeoutMs,
         bodyTimeout: call.timeoutMs,
       });
-      // Read (and bound) the body so the connection can be reused; its content is not used.
-      await res.body.dump({ limit: 64 * 1024 });
+      // Read (and bound) the body so the connection can be reused; only a challenge's answer is kept.
+      const responseBody = call.captureResponseBytes
+        ? await readBounded(res.body, call.captureResponseBytes)
+        : (await res.body.dump({ limit: 64 * 1024 }), undefined);
       status = res.statusCode;
       const retryAfter = res.headers['retry-after'];
       const control = res.headers['webhook-delivery'];
@@ -186,6 +213,7 @@ export class CalloutSender {
         startedAt,
         clientRequestId,
         signatureKeyIds,
+        ...(responseBody !== undefined ? { responseBody } : {}),
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);

@@ -23,6 +23,8 @@ export interface CalloutTarget {
   endpoint: Record<string, unknown>;
   /** The extension's authenticationConfiguration. */
   authentication: Record<string, unknown>;
+  /** The HTTP method the PoP token is bound to: POST unless said (a GET verification challenge). */
+  method?: 'GET' | 'POST';
 }
 
 export function logicAppResourcePath(endpoint: Record<string, unknown>): string | undefined {
@@ -113,7 +115,7 @@ export class CalloutSigner {
       at,
       ts: Math.floor(Date.now() / 1000),
       nonce: randomUUID().replace(/-/g, ''),
-      m: 'POST',
+      m: target.method ?? 'POST',
       u: url.host,
       p: logicAppResourcePath(target.endpoint) ?? url.pathname,
       ...(q ? { q } : {}),

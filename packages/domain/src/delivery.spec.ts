@@ -228,6 +228,26 @@ describe('hold or fail fast', () => {
     ['half-open, the probe: send', { circuitState: 'halfOpen', probeCalloutId: 'c1' }, { kind: 'send', isProbe: true }],
     ['breaker off: send', { circuitState: 'open', breakerEnabled: false }, { kind: 'send', isProbe: false }],
     [
+      'endpoint not verified: hold, even launch and continue',
+      { pendingVerification: true, callout: { ...base.callout, waits: false } },
+      { kind: 'hold', reason: 'pendingVerification' },
+    ],
+    [
+      'endpoint not verified and open: hold for verification',
+      { pendingVerification: true, circuitState: 'open' },
+      { kind: 'hold', reason: 'pendingVerification' },
+    ],
+    [
+      'endpoint not verified, disabled: fail',
+      { pendingVerification: true, isEnabled: false },
+      { kind: 'fail', errorCode: 'extensionDisabled' },
+    ],
+    [
+      'endpoint not verified, too old: fail',
+      { pendingVerification: true, now: at(3600) },
+      { kind: 'fail', errorCode: 'deliveryDurationExceeded' },
+    ],
+    [
       'paused: hold, even launch and continue',
       { pausedUntil: at(5), callout: { ...base.callout, waits: false } },
       { kind: 'hold', reason: 'extensionPaused' },

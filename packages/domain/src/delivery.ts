@@ -314,6 +314,8 @@ export interface GateInput {
   /** The callout the half-open circuit chose as its probe. */
   readonly probeCalloutId: string | null;
   readonly pausedUntil: Date | null;
+  /** Verification is required and the live endpoint is not verified (SPEC-2 §11.2); default false. */
+  readonly pendingVerification?: boolean;
   readonly maximumDeliveryDurationSeconds: number;
   readonly callout: {
     readonly id: string;
@@ -327,13 +329,16 @@ export interface GateInput {
 
 /**
  * Before a callout's attempt: a disabled extension sends nothing; an undelivered callout older than
- * maximumDeliveryDuration fails; an open (or half-open, unless this is its probe) circuit holds
- * what must not fail and fails fast what may go on; a paused extension defers everything.
+ * maximumDeliveryDuration fails; an endpoint waiting for verification holds everything (an
+ * unverified endpoint is no failure of the receiver's); an open (or half-open, unless this is its
+ * probe) circuit holds what must not fail and fails fast what may go on; a paused extension defers
+ * everything.
  */
 export function gateVerdict(g: GateInput): GateVerdict {
   if (!g.isEnabled) return { kind: 'fail', errorCode: 'extensionDisabled' };
   if (addSeconds(g.callout.createdAt, g.maximumDeliveryDurationSeconds).getTime() <= g.now.getTime())
     return { kind: 'fail', errorCode: 'deliveryDurationExceeded' };
+  if (g.pendingVerification) return { kind: 'hold', reason: 'pendingVerification' };
   if (g.breakerEnabled && g.circuitState !== 'closed') {
     if (g.circuitState === 'halfOpen' && g.probeCalloutId === g.callout.id) return { kind: 'send', isProbe: true };
     return failureStopsRequest(g.callout.waits, g.callout.policy)

@@ -67,6 +67,11 @@ const shape = z
       .loose()
       .nullish(),
     signingConfiguration: z.object({ isEnabled: z.boolean().nullish() }).strict().nullish(),
+    // Read-only properties (state, lastAttemptDateTime, …) may come back in a PUT of what GET showed.
+    endpointVerification: z
+      .object({ isRequired: z.boolean().nullish(), method: z.string().max(16).nullish() })
+      .loose()
+      .nullish(),
     callbackConfiguration: z
       .object({
         '@odata.type': nestedType(CALLBACK_CONFIG),
@@ -101,6 +106,9 @@ export interface ExtensionInput {
   capabilityUrlEnabled: boolean;
   /** Standard Webhooks signatures (SPEC-2 §11.1). */
   signingEnabled: boolean;
+  /** Endpoint verification (SPEC-2 §11.2): required, and the challenge's method (GET unless given). */
+  verificationRequired: boolean;
+  verificationMethod: 'GET' | 'POST' | null;
   /** SPEC-2 §9.2, normalised (durations in seconds); null: the defaults. */
   deliveryConfiguration: Record<string, unknown> | null;
 }
@@ -210,6 +218,16 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
 
   // signingConfiguration (SPEC-2 §11.1): independent of authenticationConfiguration.
   const signingEnabled = b.signingConfiguration?.isEnabled === true;
+
+  // endpointVerification (SPEC-2 §11.2): opt-in; GET (Okta-style) unless the endpoint takes only POST.
+  const ev = b.endpointVerification;
+  const verificationRequired = ev?.isRequired === true;
+  let verificationMethod: 'GET' | 'POST' | null = null;
+  if (ev?.method != null) {
+    const m = enumValue(['GET', 'POST'] as const, ev.method);
+    if (!m) throw bad(`endpointVerification.method: expected GET or POST, got ${JSON.stringify(ev.method)}`);
+    verificationMethod = m;
+  } else if (verificationRequired) verificationMethod = 'GET';
 
   // authenticationConfiguration: absent means proof-of-possession; an explicit null means none,
   // which only an extension that signs may have (an endpoint must be able to tell our calls apart).
@@ -322,6 +340,8 @@ export function parseExtension(body: unknown, rules: ExtensionRules): ExtensionI
     heartbeatTimeoutSeconds,
     capabilityUrlEnabled,
     signingEnabled,
+    verificationRequired,
+    verificationMethod,
     deliveryConfiguration: parseDeliveryConfiguration(b.deliveryConfiguration),
   };
 }

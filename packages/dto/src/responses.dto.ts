@@ -219,7 +219,27 @@ const extensionBase = z.strictObject({
   createdDateTime: dateTime,
   lastModifiedBy: z.string().nullable(),
   lastModifiedDateTime: dateTime,
-  endpointConfiguration: z.union([logicAppEndpointResponse, httpRequestEndpointResponse]),
+  endpointConfiguration: z
+    .union([logicAppEndpointResponse, httpRequestEndpointResponse])
+    .meta({ description: 'Where callouts go. With verification required, only a verified endpoint becomes this.' }),
+  pendingEndpointConfiguration: z.union([logicAppEndpointResponse, httpRequestEndpointResponse]).nullable().meta({
+    description:
+      'A verified extension’s new endpoint, until its verification challenge succeeds; callouts keep going to endpointConfiguration meanwhile.',
+  }),
+  endpointVerification: z
+    .strictObject({
+      isRequired: z.boolean(),
+      method: z.enum(['GET', 'POST']).nullable(),
+      state: z.enum(['notRequired', 'pending', 'verified', 'failed']),
+      lastAttemptDateTime: dateTime.nullable(),
+      verifiedDateTime: dateTime.nullable(),
+      failureReason: z.string().nullable(),
+    })
+    .nullable()
+    .meta({
+      description:
+        'Endpoint verification challenge (opt-in); null when it was never asked for. Until the endpoint is verified its callouts are held.',
+    }),
   authenticationConfiguration: z
     .union([popAuthenticationResponse, tokenAuthenticationResponse])
     .nullable()

@@ -40,6 +40,8 @@ export const calloutsQueue = {
     'extension.test': z.object({ v: z.literal(1), extensionId: id, modifiedAt: z.string(), ...trace }),
     /** The half-open circuit's probe when no callout is held (SPEC-2 §9.5): a signed connection test. */
     'extension.probe': z.object({ v: z.literal(1), extensionId: id, lease: z.string(), ...trace }),
+    /** One endpoint verification challenge (SPEC-2 §11.2): sent once, never retried; stale once superseded. */
+    'extension.verify': z.object({ v: z.literal(1), extensionId: id, challengeId: id, ...trace }),
   },
   defaultJobOptions: {
     attempts: 5,
@@ -57,4 +59,5 @@ export const jobIds = {
   calloutSend: (calloutId: string, attempt: number) => `send.${calloutId}.${attempt}`,
   extensionTest: (extensionId: string, modifiedAt: Date) => `test.${extensionId}.${modifiedAt.getTime()}`,
   extensionProbe: (extensionId: string, lease: Date) => `probe.${extensionId}.${lease.getTime()}`,
+  extensionVerify: (challengeId: string) => `verify.${challengeId}`,
 };

@@ -4,6 +4,7 @@ export * from './cancel-request';
 export * from './capability-callbacks';
 export * from './deadlines';
 export * from './decide-approval';
+export * from './endpoint-verification';
 export * from './extension-delivery';
 export * from './heartbeat-wait';
 export * from './record-callout-attempt';

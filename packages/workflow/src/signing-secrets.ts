@@ -9,7 +9,7 @@ import {
 } from '@entitle/db';
 import { DomainError } from '@entitle/domain';
 import { sealBytes } from '@entitle/identity';
-import { APP_CONFIG } from '@entitle/platform';
+import { type AfterCommit, APP_CONFIG } from '@entitle/platform';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Actor } from './actor';
@@ -74,11 +74,11 @@ export class SigningSecrets {
    * nothing (infrastructure as code needs one call).
    */
   async saveExtension(
-    write: (tx: Tx) => Promise<ExtensionRow | undefined>,
+    write: (tx: Tx, after: AfterCommit) => Promise<ExtensionRow | undefined>,
     actor: Actor,
   ): Promise<{ row: ExtensionRow | undefined; created?: CreatedSecret }> {
-    return this.uow.run('saveExtension', async (tx) => {
-      const row = await write(tx);
+    return this.uow.run('saveExtension', async (tx, after) => {
+      const row = await write(tx, after);
       if (!row?.signingEnabled) return { row };
       const live = await this.secrets.lockLive(tx, row.id);
       if (live.length > 0) return { row };

@@ -9,6 +9,7 @@ import { AdvanceRequest } from './advance-request';
 import { CancelRequest } from './cancel-request';
 import { DeadlineBatches } from './deadlines';
 import { DecideApproval } from './decide-approval';
+import { EndpointVerifications } from './endpoint-verification';
 import { ExtensionDelivery } from './extension-delivery';
 import { RecordCalloutAttempt } from './record-callout-attempt';
 import { ReprocessRequest } from './reprocess-request';
@@ -32,6 +33,7 @@ const USE_CASES = [
   CapabilityCallbacks,
   SigningSecrets,
   ExtensionDelivery,
+  EndpointVerifications,
 ];
 
 /** Every use case, for whichever app runs it; they need the database, queues and event bus modules. */

@@ -4,6 +4,7 @@ import { Processor } from '@nestjs/bullmq';
 import { Inject } from '@nestjs/common';
 import { ConnectionTestService } from './connection-test.service';
 import { DispatchService } from './dispatch.service';
+import { VerificationChallengeService } from './verification-challenge.service';
 
 /** Consumes the `callouts` queue: one job is one attempt of one callout instance. */
 @Processor(calloutsQueue.name, { autorun: false })
@@ -13,6 +14,7 @@ export class CalloutsProcessor extends ContractProcessor<typeof calloutsQueue> {
   constructor(
     @Inject(DispatchService) private readonly dispatcher: DispatchService,
     @Inject(ConnectionTestService) private readonly connectionTests: ConnectionTestService,
+    @Inject(VerificationChallengeService) private readonly challenges: VerificationChallengeService,
   ) {
     super();
   }
@@ -26,6 +28,9 @@ export class CalloutsProcessor extends ContractProcessor<typeof calloutsQueue> {
     },
     'extension.probe': async (p, ctx) => {
       await this.connectionTests.probe(p.extensionId, p.lease, p.traceparent, ctx);
+    },
+    'extension.verify': async (p, ctx) => {
+      await this.challenges.challenge(p.extensionId, p.challengeId, p.traceparent, ctx);
     },
   };
 }

@@ -97,6 +97,7 @@ export class DeliveryGate implements OnApplicationShutdown {
         breakerEnabled: config.circuitBreaker.isEnabled,
         probeCalloutId: x.probeCalloutId,
         pausedUntil: x.pausedUntil,
+        pendingVerification: x.pendingVerification,
         maximumDeliveryDurationSeconds: config.maximumDeliveryDurationSeconds,
         callout: { id: c.id, createdAt: new Date(c.createdAt), waits: c.waits, policy: c.onCalloutFailure },
         now: new Date(x.now),

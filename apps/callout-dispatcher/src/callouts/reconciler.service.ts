@@ -2,6 +2,7 @@ import type { AppConfig } from '@entitle/config';
 import { CalloutsRepository } from '@entitle/db';
 import { APP_CONFIG, JobReconciler, type LostJobCandidate, QueueProducer, ReadinessService } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
+import { EndpointVerifications } from '@entitle/workflow';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
@@ -33,6 +34,44 @@ export class CalloutReconciler extends JobReconciler {
       return {
         jobId,
         enqueue: () => this.queues.add(calloutsQueue, 'callout.send', { v: 1, calloutId: c.id, attempt }, { jobId }),
+      };
+    });
+  }
+}
+
+/**
+ * Endpoint verification challenges still in flight past their timeout plus RECONCILE_AFTER_MS: the
+ * job that sends them was lost (a process died after the save's commit), and the endpoint's
+ * callouts would stay held. The job is added again under the challenge's own id.
+ */
+@Injectable()
+export class ChallengeReconciler extends JobReconciler {
+  constructor(
+    @Inject(EndpointVerifications) private readonly verifications: EndpointVerifications,
+    @Inject(QueueProducer) private readonly queues: QueueProducer,
+    @Inject(ReadinessService) readiness: ReadinessService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    super(ChallengeReconciler.name, 'verification challenge(s) whose job was lost', readiness, config);
+  }
+
+  protected queue(): Queue {
+    return this.queues.queue(calloutsQueue);
+  }
+
+  protected async claim(): Promise<LostJobCandidate[]> {
+    const due = await this.verifications.claimOverdue(100, this.config.reconcileAfterMs);
+    return due.map((c) => {
+      const jobId = jobIds.extensionVerify(c.challengeId);
+      return {
+        jobId,
+        enqueue: () =>
+          this.queues.add(
+            calloutsQueue,
+            'extension.verify',
+            { v: 1, extensionId: c.extensionId, challengeId: c.challengeId },
+            { jobId },
+          ),
       };
     });
   }

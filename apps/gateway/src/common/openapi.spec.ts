@@ -67,6 +67,17 @@ const extension = (over: Partial<ExtensionRow>): ExtensionRow => ({
   nextProbeAt: null,
   pausedUntil: null,
   heldCalloutCount: 0,
+  signingEnabled: false,
+  signingVersion: 0,
+  verificationRequired: false,
+  verificationMethod: null,
+  verificationState: 'notRequired',
+  verificationLastAttemptAt: null,
+  verifiedAt: null,
+  verificationFailureReason: null,
+  verifiedEndpoint: null,
+  pendingEndpoint: null,
+  verificationChallengeId: null,
   createdBy: 'admin',
   lastModifiedBy: null,
   createdAt: now,
@@ -160,6 +171,25 @@ describe('the gateway mappers answer exactly the documented shapes', () => {
       }),
     ],
     ['disabled by the receiver', extension({ isEnabled: false, disabledAt: now, disabledReason: 'receiverRequested' })],
+    [
+      'verified, a new endpoint pending and failed',
+      extension({
+        verificationRequired: true,
+        verificationMethod: 'POST',
+        verificationState: 'failed',
+        verificationLastAttemptAt: now,
+        verifiedAt: now,
+        verificationFailureReason: 'HTTP 404 (a challenge must be answered with 200)',
+        verifiedEndpoint: {
+          '@odata.type': '#microsoft.graph.httpRequestEndpoint',
+          targetUrl: 'https://example.test/hook',
+        },
+        pendingEndpoint: {
+          '@odata.type': '#microsoft.graph.httpRequestEndpoint',
+          targetUrl: 'https://example.test/new',
+        },
+      }),
+    ],
     [
       'legacy, regular token',
       extension({
@@ -344,7 +374,7 @@ describe('the committed docs/openapi.json', () => {
   });
 
   it('gives every operation that reads a body a named request schema', () => {
-    const bodiless = /^((cancel|reprocess)AssignmentRequest|retireSigningSecret|enableCustomExtension)/;
+    const bodiless = /^((cancel|reprocess)AssignmentRequest|retireSigningSecret|(enable|verify)CustomExtension)/;
     const problems = ops
       .filter(({ method, op }) => ['post', 'put', 'patch'].includes(method) && !bodiless.test(op.operationId ?? ''))
       .filter(({ op }) => {

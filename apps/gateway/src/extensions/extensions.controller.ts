@@ -11,7 +11,14 @@ import {
   type SigningSecretRow,
   SigningSecretsRepository,
 } from '@entitle/db';
-import { DomainError, type ExtensionType, extensionAllowedAt, parseStage, STAGE_RULES } from '@entitle/domain';
+import {
+  DomainError,
+  type EndpointWrite,
+  type ExtensionType,
+  extensionAllowedAt,
+  parseStage,
+  STAGE_RULES,
+} from '@entitle/domain';
 import {
   EXTENSION_ODATA,
   EXTENSION_EVENT_TYPES,
@@ -32,7 +39,7 @@ import { formatIsoDuration } from '@entitle/domain';
 import { APP_CONFIG, QueueProducer } from '@entitle/platform';
 import { type CreatedSecret, SigningSecrets } from '@entitle/workflow';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
-import { ExtensionDelivery } from '@entitle/workflow';
+import { EndpointVerifications, ExtensionDelivery } from '@entitle/workflow';
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Query, Req } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -50,6 +57,9 @@ import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
 
+/** How long `verify` allows beyond the challenge's own timeout for the dispatcher to take it up. */
+const VERIFY_QUEUE_ALLOWANCE_MS = 15_000;
+
 export const EXTENSION_PROPERTIES = [
   '@odata.type',
   'id',
@@ -60,6 +70,8 @@ export const EXTENSION_PROPERTIES = [
   'lastModifiedBy',
   'lastModifiedDateTime',
   'endpointConfiguration',
+  'pendingEndpointConfiguration',
+  'endpointVerification',
   'authenticationConfiguration',
   'clientConfiguration',
   'callbackConfiguration',
@@ -144,6 +156,8 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     lastModifiedBy: x.lastModifiedBy,
     lastModifiedDateTime: new Date(x.modifiedAt).toISOString(),
     endpointConfiguration: x.endpoint,
+    pendingEndpointConfiguration: x.pendingEndpoint,
+    endpointVerification: graphEndpointVerification(x),
     // An extension that only signs has no authentication (SPEC-2 §11.1).
     authenticationConfiguration: x.authentication['@odata.type'] ? x.authentication : null,
     clientConfiguration: {
@@ -169,6 +183,24 @@ export function graphExtension(x: ExtensionRow): GraphShape<typeof EXTENSION_PRO
     deliveryConfiguration: graphDeliveryConfiguration(x.deliveryConfiguration),
     deliveryState: graphDeliveryState(x),
   };
+}
+
+/** `endpointVerification` (SPEC-2 §11.2): null until it was ever asked for. */
+function graphEndpointVerification(x: ExtensionRow): Record<string, unknown> | null {
+  if (!x.verificationRequired && x.verificationMethod === null) return null;
+  const iso = (d: Date | null): string | null => (d ? new Date(d).toISOString() : null);
+  return {
+    isRequired: x.verificationRequired,
+    method: x.verificationMethod,
+    state: x.verificationState,
+    lastAttemptDateTime: iso(x.verificationLastAttemptAt),
+    verifiedDateTime: iso(x.verifiedAt),
+    failureReason: x.verificationFailureReason,
+  };
+}
+
+function verificationWrite(input: ExtensionInput): EndpointWrite {
+  return { required: input.verificationRequired, method: input.verificationMethod, endpoint: input.endpoint };
 }
 
 const FILTER = {
@@ -204,6 +236,7 @@ export class ExtensionsController {
     @Inject(SigningSecretsRepository) private readonly secrets: SigningSecretsRepository,
     @Inject(ExtensionDelivery) private readonly delivery: ExtensionDelivery,
     @Inject(DeliveryRepository) private readonly deliveryRows: DeliveryRepository,
+    @Inject(EndpointVerifications) private readonly verification: EndpointVerifications,
   ) {}
 
   @GraphOperation({
@@ -322,12 +355,20 @@ export class ExtensionsController {
       current.extensionType,
     );
     await this.checkBoundStagesAllow(current.id, input.extensionType, input.callbackTimeoutSeconds !== null);
-    const saved = await this.signing.saveExtension(
-      (tx) => this.extensions.replace(current.id, input, this.actor(caller), tx),
-      caller,
-    );
-    const updated = saved.row;
-    if (!updated) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    const saved = await this.signing.saveExtension(async (tx, after) => {
+      // The endpoint written is the live one: a verified extension's new endpoint waits as pending.
+      const plan = await this.verification.planSave(tx, current.id, verificationWrite(input));
+      const row = await this.extensions.replace(
+        current.id,
+        { ...input, endpoint: { ...plan.status.endpoint } },
+        this.actor(caller),
+        tx,
+      );
+      if (row) await this.verification.applySave(tx, after, row.id, plan, this.actor(caller));
+      return row;
+    }, caller);
+    if (!saved.row) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+    const updated = (await this.extensions.find(current.id)) ?? saved.row;
     const endpointChanged =
       JSON.stringify(current.endpoint) !== JSON.stringify(updated.endpoint) ||
       JSON.stringify(current.authentication) !== JSON.stringify(updated.authentication);
@@ -580,6 +621,44 @@ export class ExtensionsController {
   }
 
   @GraphOperation({
+    id: 'verifyCustomExtension',
+    summary: 'Send the endpoint verification challenge now and answer with its outcome.',
+    description:
+      'Synchronous: answers 200 with the extension once the challenge (to the pending endpoint, else the live one) has its outcome. A verified extension with nothing pending re-checks its live endpoint; a failure there sets failed and holds nothing. 409 VerificationNotRequired when endpointVerification.isRequired is not true.',
+    status: 200,
+    returns: 'CustomExtension',
+    errors: [400, 403, 404, 409, 503],
+  })
+  @Post([`${V1}/:id/verify`, `${BETA_NEW}/:id/verify`, `${BETA_LEGACY}/:id/verify`, `${V1_ALIAS}/:id/verify`])
+  @HttpCode(200)
+  async verify(
+    @Param('catalogId') catalogId: string,
+    @Param('id') id: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
+    const current = await this.load(catalogId, id, caller, 'extension.write');
+    await this.queues.assertAvailable(calloutsQueue);
+    const requested = await this.verification.requestVerify(current.id, this.actor(caller));
+    // The dispatcher sends the challenge (signed, under the extension's limits) and records its
+    // outcome; the challenge takes at most the extension's timeout, the queue a little more.
+    const deadline = Date.now() + current.timeoutMs + VERIFY_QUEUE_ALLOWANCE_MS;
+    let wait = 25;
+    for (;;) {
+      const x = await this.extensions.find(current.id);
+      if (!x) throw new DomainError('NotFound', `custom extension ${id} does not exist`);
+      if (x.verificationChallengeId !== requested.challengeId)
+        return entity(this.config, `${EM}/catalogs('${x.catalogId}')/customWorkflowExtensions`, graphExtension(x));
+      if (Date.now() >= deadline)
+        throw new DomainError(
+          'ServiceUnavailable',
+          `the verification challenge of custom extension ${id} has no outcome yet (is a callout dispatcher running?); its outcome will show in GET and in the extension's events`,
+        );
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 2, 250);
+    }
+  }
+
+  @GraphOperation({
     id: 'listCustomExtensionEvents',
     summary:
       'The extension’s own log, newest first: saves, connection tests, breaker transitions, pauses, disablement.',
@@ -628,11 +707,13 @@ export class ExtensionsController {
     const catalog = await this.catalog(catalogId, caller, 'extension.write');
     const input = this.parse(body, path);
     await this.queues.assertAvailable(calloutsQueue);
-    const saved = await this.signing.saveExtension(
-      (tx) => this.extensions.insert(randomUUID(), catalog, input, this.actor(caller), tx),
-      caller,
-    );
-    const row = saved.row as ExtensionRow;
+    const saved = await this.signing.saveExtension(async (tx, after) => {
+      const plan = await this.verification.planSave(tx, undefined, verificationWrite(input));
+      const inserted = await this.extensions.insert(randomUUID(), catalog, input, this.actor(caller), tx);
+      await this.verification.applySave(tx, after, inserted.id, plan, this.actor(caller));
+      return inserted;
+    }, caller);
+    const row = (await this.extensions.find((saved.row as ExtensionRow).id)) ?? (saved.row as ExtensionRow);
     await this.requestConnectionTest(row);
     return {
       ...entity(this.config, `${EM}/catalogs('${catalog}')/customWorkflowExtensions`, graphExtension(row)),

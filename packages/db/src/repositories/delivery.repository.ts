@@ -30,15 +30,21 @@ export interface ExtensionDeliveryRow {
   releaseNextAt: Date | null;
   /** Counted up when the circuit closes or the extension is enabled: the Redis failure count restarts. */
   breakerEpoch: number;
+  /** Verification is required and the live endpoint is not the verified one: callouts are held (SPEC-2 §11.2). */
+  pendingVerification: boolean;
   now: Date;
 }
+
+/** The rule of holdsCallouts (packages/domain), in SQL: jsonb equality ignores key order. */
+const PENDING_VERIFICATION = `(x.verification_required AND x.verified_endpoint IS DISTINCT FROM x.endpoint)`;
 
 const DELIVERY_COLUMNS = `x.id, x.catalog_id AS "catalogId", x.display_name AS "displayName", x.timeout_ms AS "timeoutMs",
   x.delivery_configuration AS "deliveryConfiguration", x.is_enabled AS "isEnabled", x.disabled_at AS "disabledAt",
   x.disabled_reason AS "disabledReason", x.circuit_state AS "circuitState", x.consecutive_failures AS "consecutiveFailures",
   x.unhealthy_since AS "unhealthySince", x.opened_at AS "openedAt", x.next_probe_at AS "nextProbeAt",
   x.open_period_seconds AS "openPeriodSeconds", x.paused_until AS "pausedUntil", x.probe_callout_id AS "probeCalloutId",
-  x.probe_lease_until AS "probeLeaseUntil", x.release_next_at AS "releaseNextAt", x.breaker_epoch AS "breakerEpoch", now() AS now`;
+  x.probe_lease_until AS "probeLeaseUntil", x.release_next_at AS "releaseNextAt", x.breaker_epoch AS "breakerEpoch",
+  ${PENDING_VERIFICATION} AS "pendingVerification", now() AS now`;
 
 export type ExtensionEventType =
   | 'created'
@@ -51,7 +57,10 @@ export type ExtensionEventType =
   | 'disabled'
   | 'enabled'
   | 'replayStarted'
-  | 'replayCompleted';
+  | 'replayCompleted'
+  | 'verificationRequested'
+  | 'verificationSucceeded'
+  | 'verificationFailed';
 
 export interface ExtensionEventInput {
   customExtensionId: string;
@@ -322,6 +331,7 @@ export class DeliveryRepository {
       `SELECT ${DELIVERY_COLUMNS} FROM custom_extensions x
         WHERE x.id IN (SELECT DISTINCT custom_extension_id FROM callout_instances WHERE send_state = 'held')
           AND x.is_enabled AND x.circuit_state = 'closed' AND (x.paused_until IS NULL OR x.paused_until <= now())
+          AND NOT ${PENDING_VERIFICATION}
           AND (x.release_next_at IS NULL OR x.release_next_at <= now())
         LIMIT $1`,
       [limit],

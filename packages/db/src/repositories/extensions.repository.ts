@@ -1,4 +1,11 @@
-import type { ExtensionType, FilterNode } from '@entitle/domain';
+import type {
+  EndpointValue,
+  ExtensionType,
+  FilterNode,
+  VerificationMethod,
+  VerificationState,
+  VerificationStatus,
+} from '@entitle/domain';
 import type { DataSource } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
@@ -34,6 +41,17 @@ export interface ExtensionRow {
   nextProbeAt: Date | null;
   pausedUntil: Date | null;
   heldCalloutCount: number;
+  /** Endpoint verification (SPEC-2 §11.2). */
+  verificationRequired: boolean;
+  verificationMethod: VerificationMethod | null;
+  verificationState: VerificationState;
+  verificationLastAttemptAt: Date | null;
+  verifiedAt: Date | null;
+  verificationFailureReason: string | null;
+  verifiedEndpoint: Record<string, unknown> | null;
+  pendingEndpoint: Record<string, unknown> | null;
+  /** The challenge in flight (its outcome not recorded yet), if any. */
+  verificationChallengeId: string | null;
   createdBy: string | null;
   lastModifiedBy: string | null;
   createdAt: Date;
@@ -72,6 +90,11 @@ const BASE_COLUMNS = `x.id, x.catalog_id AS "catalogId", x.extension_type AS "ex
   x.unhealthy_since AS "unhealthySince", x.opened_at AS "openedAt", x.next_probe_at AS "nextProbeAt",
   x.paused_until AS "pausedUntil",
   x.signing_enabled AS "signingEnabled", x.signing_version AS "signingVersion",
+  x.verification_required AS "verificationRequired", x.verification_method AS "verificationMethod",
+  x.verification_state AS "verificationState", x.verification_last_attempt_at AS "verificationLastAttemptAt",
+  x.verified_at AS "verifiedAt", x.verification_failure_reason AS "verificationFailureReason",
+  x.verified_endpoint AS "verifiedEndpoint", x.pending_endpoint AS "pendingEndpoint",
+  x.verification_challenge_id AS "verificationChallengeId",
   x.created_by AS "createdBy", x.last_modified_by AS "lastModifiedBy", x.created_at AS "createdAt", x.modified_at AS "modifiedAt"`;
 
 /** Every column, with the count of held callouts (SPEC-2 §9.2 deliveryState.heldCalloutCount). */
@@ -92,6 +115,24 @@ export interface ExtensionBinding {
   policyDisplayName: string;
   stage: string;
 }
+
+/** What one write changes of an extension's verification (undefined: unchanged). */
+export interface VerificationPatch {
+  status?: Omit<VerificationStatus, 'endpoint'> & { endpoint?: EndpointValue };
+  /** The challenge now in flight (a new id), or null: none. */
+  challengeId?: string | null;
+  /** Set verified_at to now. */
+  verifiedNow?: boolean;
+  lastAttemptAt?: Date;
+  failureReason?: string | null;
+}
+
+/** The statement's clock with the status, for a challenge in flight. */
+export type VerificationRow = VerificationStatus & {
+  id: string;
+  challengeId: string | null;
+  requestedAt: Date | null;
+};
 
 /** Custom extensions (SPEC §2.2). */
 export class ExtensionsRepository {
@@ -209,6 +250,84 @@ export class ExtensionsRepository {
     );
     if (r.length) return 'deleted';
     return (await this.find(id)) ? 'bound' : 'notFound';
+  }
+
+  /** The verification status of an extension, locked for the transaction's change (SPEC-2 §11.2). */
+  async lockVerification(tx: Tx, id: string): Promise<VerificationRow | undefined> {
+    return one<VerificationRow>(
+      tx,
+      `SELECT id, verification_required AS required, verification_method AS method, verification_state AS state,
+              endpoint, pending_endpoint AS "pendingEndpoint", verified_endpoint AS "verifiedEndpoint",
+              verification_challenge_id AS "challengeId", verification_requested_at AS "requestedAt"
+         FROM custom_extensions WHERE id = $1 FOR UPDATE`,
+      [id],
+    );
+  }
+
+  /** Writes a verification change decided on the locked row. modified_at stays: this is no save. */
+  async patchVerification(tx: Tx, id: string, p: VerificationPatch): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [id];
+    const set = (column: string, value: unknown, cast = ''): void => {
+      params.push(value);
+      sets.push(`${column} = $${params.length}${cast}`);
+    };
+    if (p.status) {
+      set('verification_required', p.status.required);
+      set('verification_method', p.status.method);
+      set('verification_state', p.status.state);
+      if (p.status.endpoint) set('endpoint', JSON.stringify(p.status.endpoint), '::jsonb');
+      set('pending_endpoint', p.status.pendingEndpoint ? JSON.stringify(p.status.pendingEndpoint) : null, '::jsonb');
+      set('verified_endpoint', p.status.verifiedEndpoint ? JSON.stringify(p.status.verifiedEndpoint) : null, '::jsonb');
+    }
+    if (p.challengeId !== undefined) {
+      set('verification_challenge_id', p.challengeId, '::uuid');
+      sets.push(`verification_requested_at = ${p.challengeId === null ? 'NULL' : 'now()'}`);
+    }
+    if (p.verifiedNow) sets.push('verified_at = now()');
+    if (p.lastAttemptAt) set('verification_last_attempt_at', p.lastAttemptAt, '::timestamptz');
+    if (p.failureReason !== undefined) set('verification_failure_reason', p.failureReason);
+    if (!sets.length) return;
+    await tx.query(`UPDATE custom_extensions SET ${sets.join(', ')} WHERE id = $1`, params);
+  }
+
+  /**
+   * Callouts held for verification follow the endpoint that was verified: a never-verified
+   * extension's endpoint may have been replaced since they were made, and the old one was never
+   * proven. The release then sends them (SPEC-2 §11.2).
+   */
+  async retargetHeldForVerification(tx: Tx, id: string): Promise<number> {
+    const r = await rows<{ id: string }>(
+      tx,
+      `UPDATE callout_instances c
+          SET endpoint = x.endpoint, target_url = COALESCE(x.endpoint->>'url', x.endpoint->>'targetUrl'),
+              authentication = x.authentication, modified_at = now()
+         FROM custom_extensions x
+        WHERE x.id = $1 AND c.custom_extension_id = x.id AND c.send_state = 'held'
+          AND c.held_reason = 'pendingVerification' AND c.endpoint IS DISTINCT FROM x.endpoint
+        RETURNING c.id`,
+      [id],
+    );
+    return r.length;
+  }
+
+  /**
+   * The reconciler's claim: challenges in flight for longer than their timeout plus `afterMs`
+   * (their job may have been lost). Re-arms them, so the next pass does not take them again at once;
+   * replicas skip each other's rows.
+   */
+  async claimOverdueChallenges(limit: number, afterMs: number): Promise<Array<{ id: string; challengeId: string }>> {
+    return rows<{ id: string; challengeId: string }>(
+      this.ds,
+      `UPDATE custom_extensions x SET verification_requested_at = now()
+        WHERE x.id IN (
+          SELECT id FROM custom_extensions
+           WHERE verification_challenge_id IS NOT NULL
+             AND verification_requested_at < now() - make_interval(secs => ($2::float8 + timeout_ms) / 1000)
+           ORDER BY verification_requested_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING x.id, x.verification_challenge_id AS "challengeId"`,
+      [limit, afterMs],
+    );
   }
 
   async bindings(id: string): Promise<ExtensionBinding[]> {
