@@ -624,10 +624,10 @@ async function runEntitle(concurrency, redis, attempt = 0) {
     const sub = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
     scope.add('close event subscriber', () => sub.quit());
     sub.on('pmessage', (_pattern, channel) => {
-      const name = channel.slice(`${prefix}:events.`.length);
+      const name = channel.slice(`${prefix}:events:`.length);
       events[name] = (events[name] ?? 0) + 1;
     });
-    await sub.psubscribe(`${prefix}:events.*`);
+    await sub.psubscribe(`${prefix}:events:*`);
     const gatewayPort = await freePort();
     const appEnv = {
       NODE_ENV: 'test',
