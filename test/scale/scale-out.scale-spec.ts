@@ -1,5 +1,5 @@
 import { eventually, insertUser, type ReceivedCall, type RunningApp } from '@entitle/testing';
-import { type Answer, type ScaledSystem, seeded, startScaledSystem } from './support';
+import { type Answer, type ScaledSystem, seeded, startScaledSystem, stopEverything } from './support';
 
 /**
  * SPEC-2 §13.3 at CI size: two replicas of every app on a six-node Redis Cluster started here, a
@@ -12,6 +12,7 @@ import { type Answer, type ScaledSystem, seeded, startScaledSystem } from './sup
 const REQUESTS = Number(process.env.SCALE_REQUESTS ?? 60);
 const SEED = Number(process.env.SCALE_SEED ?? Date.now() % 100_000);
 const CONTINUE_STAGES = ['assignmentRequestCreated', 'assignmentRequestApproved', 'assignmentRequestGranted'];
+const IDENTITY_GOVERNANCE_ADMINISTRATOR = '45d8d3c5-c802-45c6-b32a-1d70b5e1e86e';
 const TERMINAL = new Set(['delivered', 'denied', 'canceled', 'deliveryFailed', 'partiallyDelivered']);
 
 type Kind = 'continue' | 'wait' | 'timeout' | 'limited';
@@ -291,7 +292,8 @@ async function assertInvariants(s: ScaledSystem, w: Workload, done: Map<string, 
     const calls = callsOf(s, sc.hook).filter((c) => c.body?.AccessPackageAssignmentRequestId === x.id);
     for (const i of instances) {
       const mine = calls.filter((c) => c.body?.CustomExtensionStageInstanceId === i.id);
-      if (mine.some((c) => c.headers['webhook-id'] !== i.id)) problems.push(`${x.id}: a delivery without its webhook-id`);
+      if (mine.some((c) => c.headers['webhook-id'] !== i.id))
+        problems.push(`${x.id}: a delivery without its webhook-id`);
       if (mine.length < 1) problems.push(`${x.id}: instance ${String(i.id)} never delivered`);
       if (mine.length > Number(i.attemptCount) + 1)
         problems.push(`${x.id}: ${mine.length} deliveries for ${String(i.attemptCount)} recorded attempts`);
@@ -323,6 +325,7 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
   let s: ScaledSystem;
   const random = seeded(SEED);
 
+  // Ten apps and six Redis nodes start on a machine that may be busy: generous hook and test limits.
   beforeAll(async () => {
     s = await startScaledSystem('scale', {
       replicas: 2,
@@ -335,8 +338,8 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
       const first = !s.receiver.calls.some((c) => c.seq < call.seq && c.body?.CustomExtensionStageInstanceId === id);
       return { status: first && random() < 0.05 ? 503 : 202, delayMs: 20 };
     });
-  });
-  afterAll(() => s?.stop());
+  }, 600_000);
+  afterAll(() => stopEverything());
 
   it('readiness reports the cluster', async () => {
     for (const g of s.gateways()) {
@@ -373,14 +376,67 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
     await assertInvariants(s, w, done);
     // No 5xx but a 503 in Graph's envelope, and those only from the failover on.
     const bad = s.fiveHundreds.filter(
-      (a, k) =>
-        a.status !== 503 ||
-        k < afterFailover ||
-        typeof (a.body.error as Json | undefined)?.code !== 'string',
+      (a, k) => a.status !== 503 || k < afterFailover || typeof (a.body.error as Json | undefined)?.code !== 'string',
     );
     expect(bad).toEqual([]);
     expect(clusterErrors(s.everStarted)).toEqual([]);
     expect(w.submitted.length).toBeGreaterThan(REQUESTS / 2);
+  }, 900_000);
+
+  it('bull-board over the cluster: every queue listed with its counts, and the Redis stats', async () => {
+    const password = 'Operat0r!scale';
+    const u = await s.api('POST', '/v1.0/users', {
+      displayName: 'scale-operator',
+      userPrincipalName: 'scale-operator@ops.example.com',
+      passwordProfile: { password },
+    });
+    expect(u.status).toBe(201);
+    const ra = await s.api('POST', '/v1.0/roleManagement/directory/roleAssignments', {
+      principalId: u.body.id,
+      roleDefinitionId: IDENTITY_GOVERNANCE_ADMINISTRATOR,
+      directoryScopeId: '/',
+    });
+    expect(ra.status).toBe(201);
+    // Sign in on one gateway the way the sign-in page does; the stateless session works on every gateway.
+    const [first] = s.gateways() as RunningApp[];
+    const cookies = new Map<string, string>();
+    const send = async (base: string, method: string, url: string, form?: Record<string, string>) => {
+      const r = await fetch(`${base}${url}`, {
+        method,
+        redirect: 'manual',
+        headers: {
+          ...(cookies.size ? { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+          ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        },
+        body: form ? new URLSearchParams(form).toString() : undefined,
+      });
+      for (const line of r.headers.getSetCookie()) {
+        const [pair = ''] = line.split(';');
+        const i = pair.indexOf('=');
+        if (pair.slice(i + 1) === '' || /;\s*Max-Age=0/i.test(line)) cookies.delete(pair.slice(0, i));
+        else cookies.set(pair.slice(0, i), pair.slice(i + 1));
+      }
+      return { status: r.status, text: await r.text() };
+    };
+    const page = await send((first as RunningApp).url, 'GET', '/admin/login');
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)?.[1] as string;
+    const login = await send((first as RunningApp).url, 'POST', '/admin/login', {
+      _csrf: csrf,
+      username: 'scale-operator@ops.example.com',
+      password,
+    });
+    expect(login.status).toBe(303);
+    for (const g of s.gateways()) {
+      const board = await send(g.url, 'GET', '/admin/queues/api/queues?activeQueue=callouts&status=latest&page=1');
+      expect(board.status).toBe(200);
+      const queues = (JSON.parse(board.text) as { queues: Array<{ name: string; counts: Record<string, number> }> })
+        .queues;
+      expect(queues.map((q) => q.name)).toEqual(expect.arrayContaining(['requests', 'callouts']));
+      for (const q of queues) for (const n of Object.values(q.counts)) expect(typeof n).toBe('number');
+      const stats = await send(g.url, 'GET', '/admin/queues/api/redis/stats');
+      expect(stats.status).toBe(200);
+    }
+    expect(clusterErrors(s.everStarted)).toEqual([]);
   });
 
   it('FLUSHALL of every master mid-run loses nothing: PostgreSQL is the record (S1)', async () => {
@@ -408,5 +464,5 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
     const done = await allFinished(s, w, 240_000);
     await assertInvariants(s, w, done);
     expect(clusterErrors(s.everStarted)).toEqual([]);
-  });
+  }, 900_000);
 });

@@ -50,18 +50,29 @@ export interface ScaledSystem {
   stop(): Promise<void>;
 }
 
+/** What a run started, stopped in reverse order by `stopEverything` (also after a failed start). */
+const started: Array<() => Promise<unknown>> = [];
+
+export async function stopEverything(): Promise<void> {
+  while (started.length) await (started.pop() as () => Promise<unknown>)().catch(() => undefined);
+}
+
 export async function startScaledSystem(
   label: string,
   opts: { replicas: number; extra?: Record<string, string> },
 ): Promise<ScaledSystem> {
   const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
+  started.push(() => cluster.stop());
   let db: TestDatabase | undefined;
   let receiver: Receiver | undefined;
   const running: RunningApp[] = [];
   const everStarted: RunningApp[] = [];
   try {
     db = await createTestDatabase(label);
+    started.push((db as TestDatabase).drop);
     receiver = await startReceiver();
+    started.push((receiver as Receiver).close);
+    started.push(() => Promise.all(running.map((a) => a.stop('SIGKILL'))));
     const env = testEnv(db.url, uniquePrefix(label), {
       REDIS_CLUSTER_NODES: cluster.seeds,
       ...(opts.extra ?? {}),
@@ -72,9 +83,11 @@ export async function startScaledSystem(
       everStarted.push(app);
       return app;
     };
-    for (let r = 0; r < opts.replicas; r += 1) for (const name of APPS) await start(name);
+    // Replica by replica, the five apps of one at once (the first run their startup work alone).
+    for (let r = 0; r < opts.replicas; r += 1) await Promise.all(APPS.map(start));
     const ds = createDataSource(db.url, { poolSize: 2 });
     await ds.initialize();
+    started.push(() => ds.destroy());
     const gateways = (): RunningApp[] =>
       running.filter((a) => a.name === 'gateway' && a.process.exitCode === null && a.process.signalCode === null);
     const res = await fetch(`${(gateways()[0] as RunningApp).url}/oauth2/v2.0/token`, {
@@ -156,20 +169,11 @@ export async function startScaledSystem(
         await start(victim.name);
         return victim.name;
       },
-      async stop() {
-        await Promise.all(running.map((a) => a.stop('SIGKILL')));
-        await ds.destroy();
-        await receiver?.close();
-        await db?.drop();
-        await cluster.stop();
-      },
+      stop: stopEverything,
     };
     return system;
   } catch (err) {
-    await Promise.all(running.map((a) => a.stop('SIGKILL')));
-    await receiver?.close();
-    await db?.drop();
-    await cluster.stop();
+    await stopEverything();
     throw err;
   }
 }

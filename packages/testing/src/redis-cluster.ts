@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 
 export interface ClusterNode {
   port: number;
+  /** The node's watchdog shell (SIGTERM stops the node). */
   process: ChildProcess;
 }
 
@@ -78,7 +79,9 @@ async function clusterOk(port: number): Promise<void> {
   if (!/cluster_state:ok/.test(String(info))) throw new Error(`node ${port}: ${String(info).split('\n')[0]}`);
 }
 
-export async function startRedisCluster(opts: { masters?: number; replicasPerMaster?: number } = {}): Promise<LocalRedisCluster> {
+export async function startRedisCluster(
+  opts: { masters?: number; replicasPerMaster?: number } = {},
+): Promise<LocalRedisCluster> {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 1;
   const ports = await clusterPorts(masters * (1 + replicas));
@@ -86,7 +89,7 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
   const nodes: ClusterNode[] = [];
   let stopped = false;
   const kill = (): void => {
-    for (const n of nodes) if (n.process.exitCode === null && n.process.signalCode === null) n.process.kill('SIGKILL');
+    for (const n of nodes) if (n.process.exitCode === null && n.process.signalCode === null) n.process.kill('SIGTERM');
   };
   process.once('exit', kill);
   const stop = async (): Promise<void> => {
@@ -98,7 +101,7 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
           new Promise<void>((resolve) => {
             if (n.process.exitCode !== null || n.process.signalCode !== null) return resolve();
             n.process.once('exit', () => resolve());
-            n.process.kill('SIGKILL');
+            n.process.kill('SIGTERM');
           }),
       ),
     );
@@ -108,24 +111,34 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
   try {
     for (const port of ports) {
       const nodeDir = path.join(dir, String(port));
-      spawnSync('mkdir', ['-p', nodeDir]);
-      const child = spawn(
-        'redis-server',
-        [
-          '--port', String(port),
-          '--bind', '127.0.0.1',
-          '--cluster-enabled', 'yes',
-          '--cluster-config-file', path.join(nodeDir, 'nodes.conf'),
-          '--cluster-node-timeout', '3000',
-          '--dir', nodeDir,
-          '--save', '',
-          '--appendonly', 'no',
-          // BullMQ's requirement, on every master (SPEC-2 §13.1).
-          '--maxmemory-policy', 'noeviction',
-          '--protected-mode', 'no',
-        ],
-        { stdio: ['ignore', 'ignore', 'inherit'] },
-      );
+      mkdirSync(nodeDir, { recursive: true });
+      const args = [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        path.join(nodeDir, 'nodes.conf'),
+        '--cluster-node-timeout',
+        '3000',
+        '--dir',
+        nodeDir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        // BullMQ's requirement, on every master (SPEC-2 §13.1).
+        '--maxmemory-policy',
+        'noeviction',
+        '--protected-mode',
+        'no',
+      ];
+      // A watchdog shell owns each node: it kills the node when told to stop (SIGTERM) and also when
+      // the test process is gone, however it ended (a SIGKILLed Jest runs no exit handler).
+      const watchdog = `redis-server "$@" & r=$!; trap 'kill -9 $r 2>/dev/null' EXIT; trap 'exit 0' TERM INT; while kill -0 ${process.pid} 2>/dev/null && kill -0 $r 2>/dev/null; do sleep 1 & wait $!; done`;
+      const child = spawn('bash', ['-c', watchdog, 'redis-node', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
       nodes.push({ port, process: child });
     }
     for (const port of ports)
@@ -133,15 +146,18 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
     const create = spawnSync(
       'redis-cli',
       [
-        '--cluster', 'create',
+        '--cluster',
+        'create',
         ...ports.map((p) => `127.0.0.1:${p}`),
-        '--cluster-replicas', String(replicas),
+        '--cluster-replicas',
+        String(replicas),
         '--cluster-yes',
       ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
-    for (const port of ports) await eventually(() => clusterOk(port), { timeoutMs: 30_000, what: `node ${port} cluster_state:ok` });
+    for (const port of ports)
+      await eventually(() => clusterOk(port), { timeoutMs: 30_000, what: `node ${port} cluster_state:ok` });
     // Replicas know their master once the cluster is joined; wait for every replica to be in sync.
     await eventually(
       async () => {
@@ -185,11 +201,12 @@ export async function startRedisCluster(opts: { masters?: number; replicasPerMas
           if ((await role(replicaPort)) !== 'master') throw new Error(`node ${replicaPort} is not a master yet`);
         },
         {
-        timeoutMs: 30_000,
+          timeoutMs: 30_000,
           what: `node ${replicaPort} promoted`,
         },
       );
-      for (const port of ports) await eventually(() => clusterOk(port), { timeoutMs: 30_000, what: `node ${port} ok after failover` });
+      for (const port of ports)
+        await eventually(() => clusterOk(port), { timeoutMs: 30_000, what: `node ${port} ok after failover` });
     },
     async flushAll() {
       for (const port of await masterPorts()) await withClient(port, (r) => r.flushall());
