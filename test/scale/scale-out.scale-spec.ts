@@ -68,6 +68,7 @@ async function scenario(
             callbackConfiguration: {
               '@odata.type': '#microsoft.graph.customExtensionCallbackConfiguration',
               timeoutDuration: opts.wait,
+              isCapabilityUrlEnabled: true,
             },
           }
         : {}),
@@ -223,18 +224,19 @@ async function resumeWaits(s: ScaledSystem, w: Workload): Promise<void> {
         async () => {
           if (x.resume === 'capability') {
             // The URL the endpoint was given, on whichever gateway is up (it names PUBLIC_BASE_URL).
-            const call = callsOf(s, w.scenarios.wait.hook).find(
-              (c) => c.body?.CustomExtensionStageInstanceId === instance.id,
-            );
-            if (!call) throw new Error('no delivery seen yet');
-            const r = await s.api('POST', String(call.body?.CallbackUrl), {});
-            if (r.status !== 204) throw new Error(`capability resume: ${r.status}`);
+            const call = callsOf(s, w.scenarios.wait.hook)
+              .filter((c) => c.body?.CustomExtensionStageInstanceId === instance.id)
+              .at(-1);
+            if (!call?.body?.CallbackUrl) throw new Error('no delivery with a capability URL seen yet');
+            const r = await s.api('POST', String(call.body.CallbackUrl), {});
+            if (r.status !== 204) throw new Error(`capability resume: ${r.status} ${JSON.stringify(r.body)}`);
           } else if (x.resume === 'twice') {
             const answers = await s.apiEverywhere('POST', `/assignmentRequests/${x.id}/resume`, body);
-            if (!answers.some((a) => a.status === 204)) throw new Error(`resume: ${answers.map((a) => a.status)}`);
+            if (!answers.some((a) => a.status === 204))
+              throw new Error(`resume: ${answers.map((a) => `${a.status} ${JSON.stringify(a.body)}`).join('; ')}`);
           } else {
             const r = await s.api('POST', `/assignmentRequests/${x.id}/resume`, body);
-            if (r.status !== 204) throw new Error(`resume: ${r.status}`);
+            if (r.status !== 204) throw new Error(`resume: ${r.status} ${JSON.stringify(r.body)}`);
           }
         },
         { timeoutMs: 60_000, intervalMs: 500, what: `request ${x.id} resumed` },
