@@ -277,7 +277,15 @@ async function assertInvariants(s: ScaledSystem, w: Workload, done: Map<string, 
     const stages = instances.map((i) => String(i.stage));
     if (new Set(stages).size !== stages.length) problems.push(`${x.id}: instances ${stages.join(',')}`);
     if (x.kind === 'timeout') {
-      if (count('callbackTimedOut') !== 1) problems.push(`${x.id}: ${count('callbackTimedOut')} callbackTimedOut`);
+      // S5: acted on exactly once, by whichever reaper, and never before the deadline.
+      const timedOut = h.filter((e) => e.eventType === 'callbackTimedOut');
+      if (timedOut.length !== 1) problems.push(`${x.id}: ${timedOut.length} callbackTimedOut`);
+      const deadline = Date.parse(String(instances[0]?.deadlineDateTime));
+      for (const e of timedOut)
+        if (Date.parse(String(e.eventDateTime)) < deadline)
+          problems.push(
+            `${x.id}: timed out at ${String(e.eventDateTime)}, before ${String(instances[0]?.deadlineDateTime)}`,
+          );
     } else {
       if (r.state !== 'delivered') problems.push(`${x.id} (${x.kind}): ended ${String(r.state)}`);
       if (stages.length !== sc.stages.length) problems.push(`${x.id}: ${stages.length} instances`);
@@ -385,7 +393,7 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
     expect(w.submitted.length).toBeGreaterThan(REQUESTS / 2);
   }, 900_000);
 
-  it('bull-board over the cluster: every queue listed with its counts, and the Redis stats', async () => {
+  it('bull-board over the cluster: every queue listed with its counts, and the Redis stats; live views on every gateway (S7)', async () => {
     const password = 'Operat0r!scale';
     const u = await s.api('POST', '/v1.0/users', {
       displayName: 'scale-operator',
@@ -437,6 +445,44 @@ describe('scale-out on a Redis Cluster: two replicas of every app (SPEC-2 §13.3
       for (const q of queues) for (const n of Object.values(q.counts)) expect(typeof n).toBe('number');
       const stats = await send(g.url, 'GET', '/admin/queues/api/redis/stats');
       expect(stats.status).toBe(200);
+    }
+
+    // S7: the live view on every gateway sees a change made through another (the event bus is classic
+    // pub/sub on the cluster).
+    const cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    const abort = new AbortController();
+    const streams = await Promise.all(
+      s.gateways().map(async (g) => {
+        const r = await fetch(`${g.url}/admin/api/events`, { headers: { cookie }, signal: abort.signal });
+        expect(r.status).toBe(200);
+        const seen = { text: '' };
+        const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+        const decoder = new TextDecoder();
+        void (async () => {
+          for (;;) {
+            const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+            if (done) return;
+            seen.text += decoder.decode(value, { stream: true });
+          }
+        })();
+        return seen;
+      }),
+    );
+    try {
+      const sc = await scenario(s, 'continue', { stages: ['assignmentRequestCreated'] });
+      const user = await insertUser(s.ds);
+      const r = await s.api('POST', '/assignmentRequests', {
+        requestType: 'adminAdd',
+        assignment: { targetId: user.id, assignmentPolicyId: sc.policyId, accessPackageId: sc.accessPackageId },
+      });
+      expect(r.status).toBe(201);
+      for (const seen of streams)
+        await eventually(() => expect(seen.text).toContain(String(r.body.id)), {
+          timeoutMs: 30_000,
+          what: 'the change seen on every gateway',
+        });
+    } finally {
+      abort.abort();
     }
     expect(clusterErrors(s.everStarted)).toEqual([]);
   });
