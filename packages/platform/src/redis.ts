@@ -32,7 +32,8 @@ export function isCluster(client: RedisClient): client is Cluster {
  * The one place a Redis connection is made. With REDIS_CLUSTER_NODES it is an ioredis Cluster over
  * those seeds (REDIS_URL supplies only credentials and TLS; a cluster has no numbered databases);
  * otherwise a plain client on REDIS_URL. `overrides` are per-connection options (retries, offline
- * queue); for a cluster they go to every node, and the offline queue setting to the cluster too.
+ * queue, lazy connect); for a cluster they go to every node, except the offline queue and lazy
+ * connect, which are the cluster's.
  */
 export function createRedis(config: AppConfig, overrides: RedisOptions = {}): RedisClient {
   if (!config.redisClusterNodes) return new Redis(redisOptions(config, overrides));
@@ -46,10 +47,13 @@ export function createEventsRedis(config: AppConfig, overrides: RedisOptions = {
 }
 
 function createCluster(nodes: ReadonlyArray<{ host: string; port: number }>, node: RedisOptions): Cluster {
-  const { host: _host, port: _port, db: _db, enableOfflineQueue, maxRetriesPerRequest, ...redisOptions } = node;
+  const { host: _host, port: _port, db: _db, enableOfflineQueue, lazyConnect, ...redisOptions } = node;
   const options: ClusterOptions = {
-    redisOptions: { ...redisOptions, maxRetriesPerRequest },
+    redisOptions,
+    // These two are the cluster's own: a node-level lazyConnect would leave the cluster connecting
+    // at once, and a caller that connects it itself (Nest's event bus) would be refused.
     enableOfflineQueue: enableOfflineQueue ?? true,
+    lazyConnect: lazyConnect ?? false,
     // A failover moves slots: commands are retried after MOVED/ASK, on a node that is down, and
     // while the cluster says CLUSTERDOWN, and the slot table is refreshed, instead of failing at once.
     retryDelayOnFailover: 200,
