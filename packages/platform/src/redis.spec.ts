@@ -1,5 +1,5 @@
 import { loadConfig } from '@entitle/config';
-import { Cluster, Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { createEventsRedis, createRedis, isCluster } from './redis';
 
 describe('the Redis client factory', () => {
