@@ -614,8 +614,8 @@ async function runEntitle(concurrency, redis, attempt = 0) {
       timeout: 120_000,
     });
     if (mig.status !== 0) throw new Error(`migrate failed (${mig.status}): ${mig.stderr}${mig.stdout}`);
-    scope.add(`delete redis keys {${prefix}}`, async () =>
-      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`),
+    scope.add(`delete redis keys {${prefix}:*}`, async () =>
+      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}:`)} redis keys`),
     );
 
     const receiver = await startReceiver(scope, `receiver-entitle-c${concurrency}`);
