@@ -1,7 +1,9 @@
 /**
  * Jest projects: unit (`*.spec.ts` beside the code, and `scripts/*.spec.mjs`), integration (`*.integration-spec.ts`, real
- * PostgreSQL and Redis, one cloned database and queue prefix per file) and e2e (`test/e2e`, the
- * five built apps as processes). Tests stay CommonJS; Nest 12, jose and openid-client (with oauth4webapi) are ESM, so SWC turns them
+ * PostgreSQL and Redis, one cloned database and queue prefix per file), e2e (`test/e2e`, the
+ * five built apps as processes) and scale (`test/scale`, replicas of every app on a local Redis
+ * Cluster the test starts). Tests stay CommonJS; Nest 12, jose and openid-client (with oauth4webapi)
+ * are ESM, so SWC turns them
  * into CJS on the way in (DEPENDENCIES.md pitfall 2).
  */
 const swc = [
@@ -41,6 +43,14 @@ module.exports = {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
+      globalSetup: '<rootDir>/test/global-setup.js',
+      setupFilesAfterEnv: ['<rootDir>/test/timeout-long.js'],
+    },
+    {
+      ...common,
+      // Scale-out (SPEC-2 §13.3): a local Redis Cluster started by the test, two replicas of every app.
+      displayName: 'scale',
+      testMatch: ['<rootDir>/test/scale/**/*.scale-spec.ts'],
       globalSetup: '<rootDir>/test/global-setup.js',
       setupFilesAfterEnv: ['<rootDir>/test/timeout-long.js'],
     },

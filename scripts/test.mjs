@@ -1,6 +1,7 @@
 // `pnpm test`: the README's test command, and what .ci/run calls.
 //  1. builds everything (turbo; cached when nothing changed)
-//  2. Jest: unit, integration (real PostgreSQL + Redis) and end-to-end (the five apps as processes)
+//  2. Jest: unit, integration (real PostgreSQL + Redis), end-to-end (the five apps as processes) and
+//     scale (two replicas of every app on a six-node Redis Cluster the test starts and stops itself)
 //  3. against a running system started here with the conformance suite's documented environment
 //     (CALLBACK_TIMEOUT_MIN=PT2S): the check that docs/openapi.json matches the served document, and
 //     every conformance group of the external suite ../shared/conformance (every `*.test.mjs` there

@@ -614,8 +614,8 @@ async function runEntitle(concurrency, redis, attempt = 0) {
       timeout: 120_000,
     });
     if (mig.status !== 0) throw new Error(`migrate failed (${mig.status}): ${mig.stderr}${mig.stdout}`);
-    scope.add(`delete redis keys {${prefix}}`, async () =>
-      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}}`)} redis keys`),
+    scope.add(`delete redis keys {${prefix}:*}`, async () =>
+      log(`${label}: deleted ${await deleteKeys(redis, `{${prefix}:`)} redis keys`),
     );
 
     const receiver = await startReceiver(scope, `receiver-entitle-c${concurrency}`);
@@ -624,10 +624,10 @@ async function runEntitle(concurrency, redis, attempt = 0) {
     const sub = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
     scope.add('close event subscriber', () => sub.quit());
     sub.on('pmessage', (_pattern, channel) => {
-      const name = channel.slice(`${prefix}:events.`.length);
+      const name = channel.slice(`${prefix}:events:`.length);
       events[name] = (events[name] ?? 0) + 1;
     });
-    await sub.psubscribe(`${prefix}:events.*`);
+    await sub.psubscribe(`${prefix}:events:*`);
     const gatewayPort = await freePort();
     const appEnv = {
       NODE_ENV: 'test',

@@ -43,7 +43,7 @@ const { calloutsQueue, jobIds, parsePayload } = contracts;
 
 const TS = Date.now();
 const DB_NAME = `entitle_bench_expiry_${TS}`;
-const PREFIX = `bench-expiry-${TS}`; // QUEUE_PREFIX of this run; BullMQ keys are "{PREFIX}:..."
+const PREFIX = `bench-expiry-${TS}`; // QUEUE_PREFIX of this run; BullMQ keys are "{PREFIX:<queue>}:..."
 const BATCH = 500; // apps/expiry-scheduler/src/expiry/scheduler.service.ts
 const RECONCILE_AFTER_MS = 15_000; // the default RECONCILE_AFTER_MS the scheduler passes to expireDue
 const REPS = Number(process.env.BENCH_REPS ?? 3);
@@ -67,7 +67,9 @@ runBench('expiry-million', main);
 async function main() {
   const tAll = performance.now();
   print(`expiry-million: ${fmtInt(ROWS)} delivered assignments with pre-expiration moments`);
-  print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*"); ${loadavg()}`);
+  print(
+    `${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}:<queue>}:*"); ${loadavg()}`,
+  );
   print('');
 
   const redis = await redisClient();
@@ -85,7 +87,8 @@ async function main() {
   const requests = new RequestsRepository(ds);
   const queue = new Queue(calloutsQueue.name, {
     connection: { url: REDIS_URL, maxRetriesPerRequest: null },
-    prefix: `{${PREFIX}}`,
+    // The apps' own layout: one hash tag per queue.
+    prefix: `{${PREFIX}:${calloutsQueue.name}}`,
     defaultJobOptions: calloutsQueue.defaultJobOptions,
   });
   onCleanup(() => queue.close());

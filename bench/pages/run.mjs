@@ -304,7 +304,7 @@ async function main() {
     }),
   );
   log(`${STREAMS} streams open; ${loadAll()}`);
-  const channel = `${PREFIX}:events.request.changed`;
+  const channel = `${PREFIX}:events:request.changed`;
   const cpu0 = cpuSeconds(gw.pid);
   const tStart = performance.now();
   let published = 0;

@@ -48,7 +48,7 @@ const { buildRequestPayload, callbackUriPath } = calloutPkg;
 
 const TS = Date.now();
 const DB_NAME = `entitle_bench_wait_${TS}`;
-const PREFIX = `bench-wait-${TS}`; // QUEUE_PREFIX of this run; BullMQ keys are "{PREFIX}:..."
+const PREFIX = `bench-wait-${TS}`; // QUEUE_PREFIX of this run; BullMQ keys are "{PREFIX:<queue>}:..."
 const BATCH = 500; // apps/timeout-reaper/src/reaper/reaper.service.ts
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const DUE = [...new Set([0, 1_000, 10_000].map((n) => Math.min(n, ROWS)))];
@@ -65,7 +65,9 @@ runBench('waiting-million', main);
 async function main() {
   const tAll = performance.now();
   print(`waiting-million: ${fmtInt(ROWS)} callouts waiting for their callback`);
-  print(`${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}}:*"); ${loadavg()}`);
+  print(
+    `${machine()}; database ${DB_NAME}; queue prefix ${PREFIX} (BullMQ keys "{${PREFIX}:<queue>}:*"); ${loadavg()}`,
+  );
   print('');
 
   const redis = await redisClient();

@@ -75,7 +75,7 @@ for (const s of SECTIONS)
 
 const TS = Date.now();
 const DB_NAME = `entitle_bench_waits_${TS}`;
-const PREFIX = `bench-waits-${TS}`; // QUEUE_PREFIX of the apps; BullMQ keys are "{PREFIX}:..."
+const PREFIX = `bench-waits-${TS}`; // QUEUE_PREFIX of the apps; BullMQ keys are "{PREFIX:<queue>}:..."
 const EM = '/v1.0/identityGovernance/entitlementManagement';
 const BATCH = 500; // apps/timeout-reaper/src/reaper/reaper.service.ts
 const CHUNK = 100_000;

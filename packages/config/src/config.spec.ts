@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, legacyQueueKeyPrefix, loadConfig, queueKeyPrefix } from './config';
 
 describe('configuration (SPEC §7)', () => {
   it('has the documented defaults', () => {
@@ -7,7 +7,8 @@ describe('configuration (SPEC §7)', () => {
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/entitlements',
       redisUrl: 'redis://127.0.0.1:6379',
       queuePrefix: 'elm',
-      bullPrefix: '{elm}',
+      redisClusterNodes: undefined,
+      eventsRedisUrl: undefined,
       gatewayPort: 3000,
       publicBaseUrl: 'http://127.0.0.1:3000',
       callbackTimeoutMin: { iso: 'PT5M', seconds: 300 },
@@ -15,6 +16,26 @@ describe('configuration (SPEC §7)', () => {
       databasePoolSize: 10,
     });
     expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('REDIS_CLUSTER_NODES: comma-separated host:port seeds; anything else is named', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis-1:7000, 10.0.0.2:7001,[::1]:7002' }).redisClusterNodes).toEqual([
+      { host: 'redis-1', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '' }).redisClusterNodes).toBeUndefined();
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis-1,redis-2:99999' })).toThrow(
+      /REDIS_CLUSTER_NODES: .*"redis-1", "redis-2:99999" is not host:port/,
+    );
+    expect(loadConfig({ EVENTS_REDIS_URL: 'redis://bus:6379' }).eventsRedisUrl).toBe('redis://bus:6379');
+    expect(() => loadConfig({ EVENTS_REDIS_URL: 'http://bus' })).toThrow(/EVENTS_REDIS_URL/);
+  });
+
+  it('one hash tag per queue; the legacy prefix is the single tag', () => {
+    expect(queueKeyPrefix('elm', 'requests')).toBe('{elm:requests}');
+    expect(queueKeyPrefix('elm', 'callouts')).toBe('{elm:callouts}');
+    expect(legacyQueueKeyPrefix('elm')).toBe('{elm}');
   });
 
   it('turns the password grant off by default in production, and on when asked', () => {

@@ -167,6 +167,43 @@ const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).optional().default('development'),
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/entitlements', ['postgres:', 'postgresql:']),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .optional()
+    .transform((v, ctx): Array<{ host: string; port: number }> | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      const nodes: Array<{ host: string; port: number }> = [];
+      const bad: string[] = [];
+      for (const item of v.split(',').map((s) => s.trim())) {
+        if (item === '') continue;
+        // host:port, or [v6]:port.
+        const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/.exec(item);
+        const port = m ? Number(m[3]) : 0;
+        if (!m || port < 1 || port > 65535) bad.push(`"${item}"`);
+        else nodes.push({ host: (m[1] ?? m[2]) as string, port });
+      }
+      if (bad.length > 0 || nodes.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected comma-separated host:port seeds of a Redis Cluster${bad.length ? `; ${bad.join(', ')} is not host:port` : ''}`,
+        });
+        return z.NEVER;
+      }
+      return nodes;
+    }),
+  EVENTS_REDIS_URL: z
+    .string()
+    .optional()
+    .transform((v, ctx): string | undefined => {
+      if (v === undefined || v === '') return undefined;
+      try {
+        if (!['redis:', 'rediss:'].includes(new URL(v).protocol)) throw new Error('protocol');
+        return v.replace(/\/+$/, '');
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected a redis: or rediss: URL, got "${v}"` });
+        return z.NEVER;
+      }
+    }),
   QUEUE_PREFIX: z
     .string()
     .optional()
@@ -354,12 +391,18 @@ export interface AppConfig {
    * replicas × pool size fits the server's max_connections.
    */
   readonly databasePoolSize: number;
+  /** REDIS_URL; with a cluster, only its user, password and `rediss:` (TLS) are used. */
   readonly redisUrl: string;
+  /**
+   * REDIS_CLUSTER_NODES: the seeds of a Redis Cluster. When set, every Redis use connects in
+   * Cluster mode; undefined: standalone REDIS_URL.
+   */
+  readonly redisClusterNodes: ReadonlyArray<{ readonly host: string; readonly port: number }> | undefined;
+  /** EVENTS_REDIS_URL: a standalone Redis for the domain-event bus; undefined: the queues' Redis (or cluster). */
+  readonly eventsRedisUrl: string | undefined;
   /** QUEUE_PREFIX as given. */
   readonly queuePrefix: string;
-  /** BullMQ prefix: QUEUE_PREFIX in a Redis Cluster hash tag, so every key of every queue shares one slot. */
-  readonly bullPrefix: string;
-  /** Channel prefix of the domain-event bus. */
+  /** Channel prefix of the domain-event bus (`<QUEUE_PREFIX>:events`). */
   readonly eventChannelPrefix: string;
   readonly gatewayPort: number;
   readonly healthPort: number;
@@ -470,8 +513,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
+    eventsRedisUrl: e.EVENTS_REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
-    bullPrefix: `{${e.QUEUE_PREFIX}}`,
     eventChannelPrefix: `${e.QUEUE_PREFIX}:events`,
     gatewayPort: e.GATEWAY_PORT,
     healthPort: e.HEALTH_PORT,
@@ -529,4 +573,18 @@ export function loadConfigOrExit(appName: string, env: NodeJS.ProcessEnv = proce
     }
     throw err;
   }
+}
+
+/**
+ * The BullMQ prefix of queue `queue`: its own Redis Cluster hash tag `{<QUEUE_PREFIX>:<queue>}`, so
+ * every key of one queue shares a slot (BullMQ's scripts need that) while different queues land on
+ * different slots and so spread over the cluster's masters.
+ */
+export function queueKeyPrefix(queuePrefix: string, queue: string): string {
+  return `{${queuePrefix}:${queue}}`;
+}
+
+/** The single-tag prefix of the layout before per-queue tags (`pnpm queues:drop-legacy` removes its keys). */
+export function legacyQueueKeyPrefix(queuePrefix: string): string {
+  return `{${queuePrefix}}`;
 }

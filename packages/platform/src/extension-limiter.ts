@@ -1,5 +1,5 @@
 import type { RateLimit } from '@entitle/domain';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 
 /**
  * Per-extension limits and the breaker's running count in Redis (SPEC-2 §9.5, §9.6). Every key of
@@ -147,16 +147,16 @@ interface LimiterCommands {
 }
 
 export class ExtensionLimiter {
-  private readonly redis: Redis & LimiterCommands;
+  private readonly redis: RedisClient & LimiterCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly queuePrefix: string,
   ) {
     redis.defineCommand('entitleAcquire', { numberOfKeys: 5, lua: ACQUIRE });
     redis.defineCommand('entitleRelease', { numberOfKeys: 2, lua: RELEASE });
     redis.defineCommand('entitleBreaker', { numberOfKeys: 1, lua: BREAKER });
-    this.redis = redis as Redis & LimiterCommands;
+    this.redis = redis as RedisClient & LimiterCommands;
   }
 
   /** The extension's hash tag: every key of it lives in one Redis Cluster slot. */

@@ -11,9 +11,8 @@ import {
   Res,
 } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { redisOptions } from './redis';
+import { createRedis, isCluster, type RedisClient } from './redis';
 import { APP_CONFIG, Public } from './tokens';
 
 export interface ProbeResult {
@@ -28,18 +27,19 @@ function timeout(ms: number, what: string): Promise<never> {
   );
 }
 
-/** Readiness: PostgreSQL and Redis each answer within a second. Workers consume only once ready. */
+/**
+ * Readiness: PostgreSQL and Redis each answer within a second; on a Redis Cluster, the node asked
+ * also reports `cluster_state:ok` (every slot served). Workers consume only once ready.
+ */
 @Injectable()
 export class ReadinessService implements OnApplicationShutdown {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
 
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.redis = new Redis(
-      redisOptions(config, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false }),
-    );
+    this.redis = createRedis(config, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false });
     this.redis.on('error', () => undefined);
   }
 
@@ -60,9 +60,17 @@ export class ReadinessService implements OnApplicationShutdown {
   async check(): Promise<{ ready: boolean; postgres: ProbeResult; redis: ProbeResult }> {
     const [postgres, redis] = await Promise.all([
       this.probe('PostgreSQL', () => this.ds.query('SELECT 1')),
-      this.probe('Redis', () => this.redis.ping()),
+      this.probe('Redis', () => this.pingRedis()),
     ]);
     return { ready: postgres.status === 'up' && redis.status === 'up', postgres, redis };
+  }
+
+  private async pingRedis(): Promise<void> {
+    await this.redis.ping();
+    if (!isCluster(this.redis)) return;
+    const info = String(await this.redis.cluster('INFO'));
+    const state = /cluster_state:(\w+)/.exec(info)?.[1];
+    if (state !== 'ok') throw new Error(`Redis Cluster state is ${state ?? 'unknown'} (cluster_state:ok expected)`);
   }
 
   /** Resolves once both answer; retries with a capped backoff. */

@@ -15,3 +15,4 @@ export * from './trace';
 export * from './worker-app';
 export * from './tick-service';
 export * from './extension-limiter';
+export * from './legacy-queues';

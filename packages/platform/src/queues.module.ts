@@ -1,12 +1,12 @@
-import type { AppConfig } from '@entitle/config';
+import { type AppConfig, queueKeyPrefix } from '@entitle/config';
 import { DomainError } from '@entitle/domain';
 import { ALL_QUEUES, type JobName, type JobPayload, parsePayload, type QueueContract } from '@entitle/queue-contracts';
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
-import { type DynamicModule, Global, Inject, Injectable, Module } from '@nestjs/common';
+import { type DynamicModule, Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import type { JobsOptions, Queue, RedisOptions as BullRedisOptions } from 'bullmq';
 import type { z } from 'zod';
-import { redisOptions } from './redis';
+import { createRedis, type RedisClient, redisOptions } from './redis';
 import { APP_CONFIG } from './tokens';
 
 type AnyContract = QueueContract<Record<string, z.ZodType>>;
@@ -95,32 +95,61 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/** The cluster clients the queues were given; BullMQ does not close a client it was handed. */
+@Injectable()
+export class QueueConnections implements OnApplicationShutdown {
+  static readonly clients = new Set<RedisClient>();
+
+  onApplicationShutdown(): void {
+    for (const c of QueueConnections.clients) c.disconnect();
+    QueueConnections.clients.clear();
+  }
+}
+
 @Global()
 @Module({})
 export class QueuesModule {
   /**
    * `producerOnly`: the gateway's connection fails fast (no offline queue, few retries) so a
    * Redis outage is a quick 503, never a hang. Worker apps keep BullMQ's defaults.
+   *
+   * Each queue has its own prefix, `{<QUEUE_PREFIX>:<queue>}`: one hash tag per queue, so on a
+   * Redis Cluster each queue's keys share a slot and the queues spread over the masters. BullMQ
+   * builds a standalone client from options, but needs a Cluster client handed to it; each queue
+   * gets its own, as each gets its own connection when standalone.
    */
   static forRoot(options: { producerOnly: boolean }): DynamicModule {
+    const overrides = options.producerOnly
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }
+      : { maxRetriesPerRequest: null };
     return {
       module: QueuesModule,
       imports: [
         BullModule.forRootAsync({
           inject: [APP_CONFIG],
           useFactory: (config: AppConfig) => ({
-            prefix: config.bullPrefix,
-            connection: redisOptions(
-              config,
-              options.producerOnly
-                ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false }
-                : { maxRetriesPerRequest: null },
-            ) as BullRedisOptions,
+            connection: redisOptions(config, overrides) as BullRedisOptions,
           }),
         }),
-        ...ALL_QUEUES.map((q) => BullModule.registerQueue({ name: q.name, defaultJobOptions: q.defaultJobOptions })),
+        ...ALL_QUEUES.map((q) =>
+          BullModule.registerQueueAsync({
+            name: q.name,
+            inject: [APP_CONFIG],
+            useFactory: (config: AppConfig) => {
+              const prefix = queueKeyPrefix(config.queuePrefix, q.name);
+              if (!config.redisClusterNodes) return { prefix, defaultJobOptions: q.defaultJobOptions };
+              const client = createRedis(config, overrides);
+              QueueConnections.clients.add(client);
+              return {
+                prefix,
+                defaultJobOptions: q.defaultJobOptions,
+                connection: client as unknown as BullRedisOptions,
+              };
+            },
+          }),
+        ),
       ],
-      providers: [QueueProducer],
+      providers: [QueueProducer, QueueConnections],
       exports: [QueueProducer, BullModule],
     };
   }

@@ -39,7 +39,11 @@ export const DOMAIN_EVENTS = {
 export type DomainEventName = keyof typeof DOMAIN_EVENTS;
 export type DomainEvent<N extends DomainEventName> = z.output<(typeof DOMAIN_EVENTS)[N]>;
 
-/** The bus pattern of an event, under the environment's prefix so environments sharing a Redis stay apart. */
+/**
+ * The bus channel of an event, `<QUEUE_PREFIX>:events:<name>`, under the environment's prefix so
+ * environments sharing a Redis stay apart. Classic pub/sub: on a Redis Cluster a message published on
+ * any node reaches subscribers on every node, so the channel needs no hash tag.
+ */
 export function eventPattern(channelPrefix: string, name: DomainEventName): string {
-  return `${channelPrefix}.${name}`;
+  return `${channelPrefix}:${name}`;
 }

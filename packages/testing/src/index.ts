@@ -5,3 +5,4 @@ export * from './factories';
 export * from './otlp-receiver';
 export * from './processes';
 export * from './receiver';
+export * from './redis-cluster';

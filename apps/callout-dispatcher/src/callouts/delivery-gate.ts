@@ -8,12 +8,11 @@ import {
   receiverControl,
   retryAfterDecision,
 } from '@entitle/domain';
-import { APP_CONFIG, ExtensionLimiter, type ExtensionLimits, QueueProducer, redisOptions } from '@entitle/platform';
+import { APP_CONFIG, createRedis, ExtensionLimiter, type ExtensionLimits, QueueProducer } from '@entitle/platform';
 import { calloutsQueue, type JobContext, jobIds } from '@entitle/queue-contracts';
 import { ExtensionDelivery } from '@entitle/workflow';
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
-import { Redis } from 'ioredis';
 import { PinoLogger } from 'nestjs-pino';
 
 /** A held callout's job looks again this often, so a release whose wake-up was lost is sent anyway. */
@@ -24,7 +23,7 @@ export const limiterProvider: Provider = {
   provide: ExtensionLimiter,
   inject: [APP_CONFIG],
   useFactory: (config: AppConfig) =>
-    new ExtensionLimiter(new Redis(redisOptions(config, { maxRetriesPerRequest: 3 })), config.queuePrefix),
+    new ExtensionLimiter(createRedis(config, { maxRetriesPerRequest: 3 }), config.queuePrefix),
 };
 
 /** What the gate let through: the extension as read before the attempt, and the slot to give back. */

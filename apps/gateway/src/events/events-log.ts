@@ -1,19 +1,8 @@
 import type { AppConfig } from '@entitle/config';
-import { redisOptions } from '@entitle/platform';
+import { EventBusServer, eventBusOptions } from '@entitle/platform';
 import { DOMAIN_EVENTS, type DomainEventName, eventPattern } from '@entitle/queue-contracts';
 import { Logger } from '@nestjs/common';
-import { ServerRedis } from '@nestjs/microservices';
-
-/**
- * Nest's ServerRedis first tries `JSON.parse` on every channel name (for object patterns); our
- * channel names are plain strings, so every message threw and caught a SyntaxError (about 5 % of
- * the gateway's CPU under load). The route of a plain channel is the channel itself.
- */
-class PlainChannelServerRedis extends ServerRedis {
-  protected override getRouteFromPattern(pattern: string): string {
-    return pattern;
-  }
-}
+import type { ServerRedis } from '@nestjs/microservices';
 
 /**
  * The gateway's subscription to the domain-event bus (ARCHITECTURE principle 5). For now it logs
@@ -25,14 +14,8 @@ export function domainEventServer(
   onEvent?: (name: DomainEventName, event: unknown) => void,
 ): ServerRedis {
   const logger = new Logger('DomainEvents');
-  const o = redisOptions(config);
-  const server = new PlainChannelServerRedis({
-    host: o.host,
-    port: o.port,
-    username: o.username,
-    password: o.password,
-    db: o.db,
-    tls: o.tls,
+  const server = new EventBusServer(config, {
+    ...eventBusOptions(config),
     retryAttempts: Number.MAX_SAFE_INTEGER,
     retryDelay: 1_000,
   });
