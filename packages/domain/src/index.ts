@@ -11,3 +11,4 @@ export * from './schedule';
 export * from './self-service';
 export * from './stages';
 export * from './waits';
+export * from './replay';
