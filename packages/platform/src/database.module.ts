@@ -4,9 +4,11 @@ import {
   ApprovalsRepository,
   AssignmentsRepository,
   assertMigrated,
+  CalloutListingsRepository,
   CalloutsRepository,
   CatalogsRepository,
   createDataSource,
+  ReplaysRepository,
   DeliveryRepository,
   DirectoryRepository,
   ExpiryRepository,
@@ -46,6 +48,8 @@ const REPOSITORIES = [
   WaitingRepository,
   SigningSecretsRepository,
   DeliveryRepository,
+  CalloutListingsRepository,
+  ReplaysRepository,
 ] as const;
 
 @Global()

@@ -10,6 +10,8 @@ import { CancelRequest } from './cancel-request';
 import { DeadlineBatches } from './deadlines';
 import { DecideApproval } from './decide-approval';
 import { ExtensionDelivery } from './extension-delivery';
+import { CalloutReplays } from './callout-replays';
+import { ReplayCompletion } from './replay-completion';
 import { RecordCalloutAttempt } from './record-callout-attempt';
 import { ReprocessRequest } from './reprocess-request';
 import { RequestAdvancer } from './request-advancer';
@@ -32,6 +34,8 @@ const USE_CASES = [
   CapabilityCallbacks,
   SigningSecrets,
   ExtensionDelivery,
+  ReplayCompletion,
+  CalloutReplays,
 ];
 
 /** Every use case, for whichever app runs it; they need the database, queues and event bus modules. */

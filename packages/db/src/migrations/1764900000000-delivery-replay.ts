@@ -15,9 +15,11 @@ export class DeliveryReplay1764900000000 implements MigrationInterface {
 
   async up(q: QueryRunner): Promise<void> {
     await q.query(`
+      -- replay_accepted_at: maximumDeliveryDuration of a replay counts from when it was accepted.
       -- replay_first_attempt: the attempt number a replay began at, so its first attempt carries the
       -- replay's trigger and the retries within it are automatic retries of that replay.
-      ALTER TABLE callout_instances ADD COLUMN ended_request_version integer, ADD COLUMN replay_first_attempt integer;
+      ALTER TABLE callout_instances ADD COLUMN ended_request_version integer, ADD COLUMN replay_first_attempt integer,
+        ADD COLUMN replay_accepted_at timestamptz;
       UPDATE callout_instances c SET ended_request_version = r.version
         FROM assignment_requests r
        WHERE r.id = c.request_id AND c.ended_request AND r.state IN ('deliveryFailed', 'denied');
@@ -53,7 +55,8 @@ export class DeliveryReplay1764900000000 implements MigrationInterface {
       DROP INDEX callout_attempts_request_idx;
       DROP INDEX callout_replay_items_unstarted_idx;
       ALTER TABLE callout_replay_items DROP COLUMN started_at;
-      ALTER TABLE callout_instances DROP COLUMN ended_request_version, DROP COLUMN replay_first_attempt;
+      ALTER TABLE callout_instances DROP COLUMN ended_request_version, DROP COLUMN replay_first_attempt,
+        DROP COLUMN replay_accepted_at;
     `);
   }
 }

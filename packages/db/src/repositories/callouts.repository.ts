@@ -201,6 +201,53 @@ export class CalloutsRepository {
     return row;
   }
 
+  /**
+   * A replay was accepted (SPEC-2 §9.3): the same instance goes back to sending, its attempts
+   * continuing the numbering, to the extension's current endpoint, authentication and timeout, with
+   * automatic retries per its current maximumRetries. Guarded on a failed delivery, so two replays
+   * racing take it once. Answers the instance as it now is, or undefined when it was not failed.
+   */
+  async acceptReplay(
+    tx: Tx,
+    id: string,
+    r: {
+      trigger: 'manualReplay' | 'bulkReplay';
+      replayId: string | null;
+      requestVersion: number | null;
+      targetUrl: string;
+      endpoint: Record<string, unknown>;
+      authentication: Record<string, unknown>;
+      timeoutMs: number;
+      maximumRetries: number;
+    },
+  ): Promise<CalloutRow | undefined> {
+    return one<CalloutRow>(
+      tx,
+      `UPDATE callout_instances c SET send_state = 'sending', send_trigger = $2, replay_id = $3, replay_request_version = $4,
+              replay_first_attempt = c.attempt_count + 1, max_attempts = c.attempt_count + 1 + $9,
+              replay_count = c.replay_count + 1, next_attempt_at = now(), replay_accepted_at = now(), held_reason = NULL, modified_at = now(),
+              target_url = $5, endpoint = $6, authentication = $7, timeout_ms = $8
+        WHERE c.id = $1 AND c.status = 'calloutFailed' AND c.send_state = 'failed'
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [
+        id,
+        r.trigger,
+        r.replayId,
+        r.requestVersion,
+        r.targetUrl,
+        JSON.stringify(r.endpoint),
+        JSON.stringify(r.authentication),
+        r.timeoutMs,
+        r.maximumRetries,
+      ],
+    );
+  }
+
+  /** The request version this instance's failure left its request at (a replay reopens only that). */
+  async recordEndedRequestVersion(tx: Tx, id: string, version: number): Promise<void> {
+    await tx.query(`UPDATE callout_instances SET ended_request_version = $2 WHERE id = $1`, [id, version]);
+  }
+
   /** A resume took effect: the instance has its answer (the caller holds the request's lock). */
   async markResumed(
     tx: Tx,

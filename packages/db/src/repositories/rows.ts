@@ -114,6 +114,8 @@ export interface CalloutRow {
   endedRequestVersion: number | null;
   /** The attempt number the current replay began at; null if never replayed. */
   replayFirstAttempt: number | null;
+  /** When the current replay was accepted: its maximumDeliveryDuration counts from then. */
+  replayAcceptedAt: Date | null;
   detail: string | null;
   externalCorrelationId: string | null;
   resumeFingerprint: string | null;
