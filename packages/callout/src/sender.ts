@@ -103,7 +103,12 @@ export interface OutboundResult {
 }
 
 /** The response headers kept with an attempt; anything else a receiver sends is dropped. */
-export const KEPT_RESPONSE_HEADERS = ['content-type', 'retry-after', 'webhook-delivery', 'x-ms-workflow-run-id'] as const;
+export const KEPT_RESPONSE_HEADERS = [
+  'content-type',
+  'retry-after',
+  'webhook-delivery',
+  'x-ms-workflow-run-id',
+] as const;
 
 /** Node's and OpenSSL's codes for a failed TLS handshake or certificate check. */
 const TLS_ERROR = /^(ERR_TLS|ERR_SSL|ERR_OSSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;

@@ -163,7 +163,11 @@ export class RecordCalloutAttempt {
         });
       }
       const advanced = await this.advancer.persist(tx, after, ctx, next, events, traceparent);
-      if (verdict === 'failed' && next.step === 'finished' && (next.state === 'deliveryFailed' || next.state === 'denied'))
+      if (
+        verdict === 'failed' &&
+        next.step === 'finished' &&
+        (next.state === 'deliveryFailed' || next.state === 'denied')
+      )
         await this.callouts.recordEndedRequestVersion(tx, c.id, advanced.newVersion);
       return true;
     });
@@ -210,7 +214,14 @@ export class RecordCalloutAttempt {
         at: new Date().toISOString(),
       });
       if (c.replayId && c.sendTrigger === 'bulkReplay')
-        await this.finishReplayItem(tx, after, c.replayId, c.id, verdict, record.attempt - (c.replayFirstAttempt ?? 1) + 1);
+        await this.finishReplayItem(
+          tx,
+          after,
+          c.replayId,
+          c.id,
+          verdict,
+          record.attempt - (c.replayFirstAttempt ?? 1) + 1,
+        );
       if (!request) return true;
       const base = {
         requestId: request.id,

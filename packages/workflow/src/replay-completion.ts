@@ -30,7 +30,13 @@ export class ReplayCompletion {
         [e.customExtensionId],
       );
       const ext = (
-        x as Array<{ id: string; catalogId: string; displayName: string; circuitState: CircuitState; isEnabled: boolean }>
+        x as Array<{
+          id: string;
+          catalogId: string;
+          displayName: string;
+          circuitState: CircuitState;
+          isEnabled: boolean;
+        }>
       )[0];
       if (!ext) continue;
       await this.delivery.insertEvent(tx, {

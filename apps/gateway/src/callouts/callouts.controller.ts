@@ -330,8 +330,16 @@ export class CalloutsController {
         'Insufficient privileges: a replay across every extension needs Global Administrator or Identity Governance Administrator; name a customExtensionId to replay one extension’s callouts.',
       );
     }
-    const { displayName, reason, failedFromDateTime, failedToDateTime, customExtensionId, stage, errorCode, httpStatus } =
-      input;
+    const {
+      displayName,
+      reason,
+      failedFromDateTime,
+      failedToDateTime,
+      customExtensionId,
+      stage,
+      errorCode,
+      httpStatus,
+    } = input;
     const filter = {
       failedFromDateTime,
       failedToDateTime,
@@ -412,7 +420,9 @@ export class CalloutsController {
   ): Promise<Record<string, unknown>> {
     const seen = await this.readableReplay(replayId, caller);
     const { expectedCount } = parseReplayStart(body);
-    const r = await this.replays.start(seen.id, expectedCount, this.actor(caller), (x) => this.requireReplayAdmin(x, caller));
+    const r = await this.replays.start(seen.id, expectedCount, this.actor(caller), (x) =>
+      this.requireReplayAdmin(x, caller),
+    );
     return entity(this.config, `${EM}/customExtensionCalloutReplays`, graphReplay(r));
   }
 
@@ -425,7 +435,10 @@ export class CalloutsController {
   })
   @Post(under(REPLAYS, '/:replayId/cancel'))
   @HttpCode(200)
-  async cancel(@Param('replayId') replayId: string, @CurrentPrincipal() caller: Principal): Promise<Record<string, unknown>> {
+  async cancel(
+    @Param('replayId') replayId: string,
+    @CurrentPrincipal() caller: Principal,
+  ): Promise<Record<string, unknown>> {
     const seen = await this.readableReplay(replayId, caller);
     const r = await this.replays.cancel(seen.id, (x) => this.requireReplayAdmin(x, caller));
     return entity(this.config, `${EM}/customExtensionCalloutReplays`, graphReplay(r));
@@ -542,7 +555,8 @@ export class CalloutsController {
     if (orderby !== undefined) {
       const o = orderby.trim().replace(/\s+/g, ' ').toLowerCase();
       if (fixed === 'attempt' && (o === 'attemptnumber' || o === 'attemptnumber asc')) order = 'attempt';
-      else if (fixed === undefined && (o === 'starteddatetime desc' || o === 'starteddatetime desc,id desc')) order = 'desc';
+      else if (fixed === undefined && (o === 'starteddatetime desc' || o === 'starteddatetime desc,id desc'))
+        order = 'desc';
       else if (fixed === undefined && o === 'starteddatetime asc') order = 'asc';
       else
         throw new DomainError(
@@ -569,7 +583,9 @@ export class CalloutsController {
     const r = await this.requests.findById(requestId);
     const readable =
       r !== undefined &&
-      (r.targetId === caller.id || r.requestorId === caller.id || this.authz.allowed(caller, 'request.read', r.catalogId));
+      (r.targetId === caller.id ||
+        r.requestorId === caller.id ||
+        this.authz.allowed(caller, 'request.read', r.catalogId));
     if (!r || !readable) throw new DomainError('NotFound', `assignment request ${requestId} does not exist`);
     return r.id;
   }

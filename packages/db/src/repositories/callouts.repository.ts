@@ -163,7 +163,14 @@ export class CalloutsRepository {
               capability_token_hash = CASE WHEN ${w} THEN $4::bytea END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
         RETURNING ${CALLOUT_COLUMNS}`,
-      [id, a.attempt, a.httpStatus, capabilityTokenHash, a.startedAt, a.responseHeaders?.['x-ms-workflow-run-id'] ?? null],
+      [
+        id,
+        a.attempt,
+        a.httpStatus,
+        capabilityTokenHash,
+        a.startedAt,
+        a.responseHeaders?.['x-ms-workflow-run-id'] ?? null,
+      ],
     );
     if (row) await this.insertAttempt(tx, id, a, 'succeeded');
     return row;

@@ -231,11 +231,9 @@ export class ReplaysRepository {
   }
 
   async lock(tx: Tx, id: string): Promise<{ id: string; state: ReplayState; expired: boolean } | undefined> {
-    return one(
-      tx,
-      `SELECT id, state, expires_at <= now() AS expired FROM callout_replays WHERE id = $1 FOR UPDATE`,
-      [id],
-    );
+    return one(tx, `SELECT id, state, expires_at <= now() AS expired FROM callout_replays WHERE id = $1 FOR UPDATE`, [
+      id,
+    ]);
   }
 
   /** The selected extensions that are disabled or gone, by id. */
@@ -251,9 +249,10 @@ export class ReplaysRepository {
   }
 
   async markStarted(tx: Tx, id: string): Promise<void> {
-    await tx.query(`UPDATE callout_replays SET state = 'running', started_at = now() WHERE id = $1 AND state = 'previewed'`, [
-      id,
-    ]);
+    await tx.query(
+      `UPDATE callout_replays SET state = 'running', started_at = now() WHERE id = $1 AND state = 'previewed'`,
+      [id],
+    );
   }
 
   /** Extensions of a replay, with their item counts (for replayStarted / replayCompleted). */
