@@ -317,7 +317,7 @@ describe('delivery operations (SPEC-2 §9.1, §9.3, §9.4)', () => {
     const r2 = await request(w);
     await until('wait request failed', async () => expect((await request$(r2)).state).toBe('deliveryFailed'));
     const failed = (await history(r2)).find((e) => e.eventType === 'calloutFailed');
-    expect(failed?.requestorMessage).toBe('Process expired');
+    expect(failed).toMatchObject({ requestorMessage: 'Process expired', errorCode: 'httpStatus' });
     const [i2] = await instances(r2);
     const wid = String(i2?.id);
     script.set(w.path, [202]);

@@ -121,6 +121,7 @@ export class RecordCalloutAttempt {
           httpStatus: record.httpStatus,
           attempt: record.attempt,
           detail: `the callout failed after ${record.attempt} attempt(s): ${record.error ?? 'no answer'}`,
+          errorCode: record.errorCode ?? null,
           requestorMessage: policy === 'continue' ? null : PROCESS_EXPIRED,
         });
       }
@@ -359,5 +360,6 @@ function attemptFailedEvent(c: CalloutRow, record: AttemptRecord): EventInput {
     httpStatus: record.httpStatus,
     attempt: record.attempt,
     detail: record.error,
+    errorCode: record.errorCode ?? null,
   };
 }
