@@ -342,6 +342,7 @@ export const replayResponse = z.strictObject({
 export const replayCollectionResponse = collectionOf(replayResponse.omit({ '@odata.context': true }));
 
 export const REPLAY_ITEM_PROPERTIES = [
+  'id',
   'customExtensionStageInstanceId',
   'result',
   'reason',
@@ -357,6 +358,8 @@ export function graphReplayItem(i: {
   completedAt: Date | null;
 }): GraphShape<typeof REPLAY_ITEM_PROPERTIES> {
   return {
+    // An item is its instance within the replay; Graph clients key every entity by id.
+    id: i.calloutInstanceId,
     customExtensionStageInstanceId: i.calloutInstanceId,
     result: i.result,
     reason: i.reason,
@@ -366,6 +369,7 @@ export function graphReplayItem(i: {
 }
 
 export const replayItemResponse = z.strictObject({
+  id: guid.meta({ description: 'The item’s instance id (customExtensionStageInstanceId).' }),
   customExtensionStageInstanceId: guid,
   result: z.enum(['pending', 'succeeded', 'failed', 'skipped']),
   reason: z.string().nullable(),
