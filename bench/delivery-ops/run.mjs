@@ -92,10 +92,10 @@ async function main() {
                                       created_at, failed_at, last_attempt_at, error_code)
        SELECT gen_random_uuid(), e.id, e.catalog_id, 'assignmentRequestCreated',
               CASE WHEN f THEN 'calloutFailed' ELSE 'calloutSent' END, CASE WHEN f THEN 'failed' ELSE 'sent' END,
-              $2, $2, 'https://h/x', '{}'::jsonb, '{}'::jsonb, 10000, '{}'::jsonb,
-              t, CASE WHEN f THEN t + make_interval(secs => $2) END, t + make_interval(secs => $2),
+              $2::int, $2::int, 'https://h/x', '{}'::jsonb, '{}'::jsonb, 10000, '{}'::jsonb,
+              t, CASE WHEN f THEN t + make_interval(secs => $2::int) END, t + make_interval(secs => $2::int),
               CASE WHEN f THEN 'httpStatus' END
-         FROM (SELECT g, random() < $3 AS f, now() - make_interval(secs => random() * $4 * 86400) AS t,
+         FROM (SELECT g, random() < $3::float8 AS f, now() - make_interval(secs => random() * $4::int * 86400) AS t,
                       LEAST($5 - 1, floor(power($5::float8, random()))::int - 1) AS i
                  FROM generate_series(1, $1) g) s
          JOIN bench_ext e ON e.i = s.i`,

@@ -8,7 +8,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *   number of dispatchers while its result stays pending until its outcome is known;
  * - attempts recorded between DeliveryOperations1764600000000 and this migration kept no outcome,
  *   error code, target host or denormalised keys: they are backfilled the same way;
- * - attempts listed per request, and retention by start time.
+ * - attempts listed per request, and every instance newest first (the directory admins' listing).
  */
 export class DeliveryReplay1764900000000 implements MigrationInterface {
   name = 'DeliveryReplay1764900000000';
@@ -47,11 +47,15 @@ export class DeliveryReplay1764900000000 implements MigrationInterface {
        WHERE c.id = a.callout_instance_id AND (a.outcome IS NULL OR a.custom_extension_id IS NULL);
 
       CREATE INDEX callout_attempts_request_idx ON callout_attempts (request_id, started_at DESC, id DESC);
+      -- The directory admins' listing of every instance, newest first (bench/delivery-ops: without
+      -- it the first page sorts the whole table).
+      CREATE INDEX callout_instances_created_idx ON callout_instances (created_at DESC, id DESC);
     `);
   }
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
+      DROP INDEX callout_instances_created_idx;
       DROP INDEX callout_attempts_request_idx;
       DROP INDEX callout_replay_items_unstarted_idx;
       ALTER TABLE callout_replay_items DROP COLUMN started_at;
