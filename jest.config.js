@@ -1,7 +1,7 @@
 /**
  * Jest projects: unit (`*.spec.ts` beside the code, and `scripts/*.spec.mjs`), integration (`*.integration-spec.ts`, real
  * PostgreSQL and Redis, one cloned database and queue prefix per file) and e2e (`test/e2e`, the
- * five built apps as processes). Tests stay CommonJS; Nest 12 and jose are ESM, so SWC turns them
+ * five built apps as processes). Tests stay CommonJS; Nest 12, jose and openid-client (with oauth4webapi) are ESM, so SWC turns them
  * into CJS on the way in (DEPENDENCIES.md pitfall 2).
  */
 const swc = [
@@ -17,7 +17,7 @@ const swc = [
 ];
 const common = {
   transform: { '^.+\\.ts$': swc, '^.+\\.m?js$': ['@swc/jest', { module: { type: 'commonjs' } }] },
-  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm|@nestjs|jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(\\.pnpm|@nestjs|jose|openid-client|oauth4webapi)/)'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   testEnvironment: 'node',
 };

@@ -96,6 +96,8 @@ export async function everyResource(s: System, label: string): Promise<EveryReso
     },
   });
   const extensionId = String(extension.id);
+  // A Standard Webhooks secret, so that its collection has an item to select from.
+  await created(s, `/catalogs/${catalogId}/customWorkflowExtensions/${extensionId}/signingSecrets`, { scheme: 'v1' });
   const ap = await created(s, '/accessPackages', { displayName: `${label} package`, catalog: { id: catalogId } });
   const accessPackageId = String(ap.id);
   const plain = await created(s, '/assignmentPolicies', {

@@ -95,7 +95,7 @@ describe('metrics on a fresh system', () => {
     expectZero(
       samples,
       'entitle_jobs_total',
-      jobs.flatMap((job) => ['completed', 'failed'].map((outcome) => ({ queue: 'callouts', job, outcome }))),
+      jobs.flatMap((job) => ['completed', 'failed', 'delayed'].map((outcome) => ({ queue: 'callouts', job, outcome }))),
     );
     expectZero(
       samples,

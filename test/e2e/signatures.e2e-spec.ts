@@ -109,12 +109,14 @@ describe('Standard Webhooks signatures', () => {
     ).not.toThrow();
     expect(header(c, 'authorization')).toMatch(/^PoP /);
 
-    // A forced retry keeps the webhook-id, with a new timestamp and its own valid signature.
+    // A forced retry keeps the webhook-id, with a new timestamp and its own valid signature. The failure
+    // is answered after 1.1 s so that the retry is sent in a later second than the first attempt
+    // (webhook-timestamp has one-second resolution).
     let first = true;
     s.receiver.respondWith((call) => {
       if (call.path === `/hooks/${x.hook}` && first) {
         first = false;
-        return { status: 500 };
+        return { status: 500, delayMs: 1100 };
       }
       return { status: 202 };
     });

@@ -25,6 +25,10 @@ import { AccessPackagesController } from './packages/access-packages.controller'
 import { PoliciesController } from './packages/policies.controller';
 import { DirectoryController } from './directory/directory.controller';
 import { RoleAssignmentsController } from './directory/role-assignments.controller';
+import { OidcService } from './auth/oidc.service';
+import { SsoController } from './auth/sso.controller';
+import { LiveFeed } from './myaccess/live-feed';
+import { MyAccessController } from './myaccess/myaccess.controller';
 import { RequestsController } from './requests/requests.controller';
 import { RequestsService } from './requests/requests.service';
 
@@ -60,11 +64,15 @@ export class AppModule {
         RequestsController,
         CallbacksController,
         CalloutsController,
+        MyAccessController,
+        SsoController,
       ],
       providers: [
         { provide: APP_FILTER, useClass: GraphExceptionFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         RequestsService,
+        LiveFeed,
+        OidcService,
       ],
     };
   }

@@ -129,4 +129,35 @@ describe('configuration (SPEC §7)', () => {
       );
     }
   });
+
+  it('reads single sign-on settings, refuses plain http off loopback, and names what is missing', () => {
+    expect(loadConfig({}).oidc).toBeUndefined();
+    expect(
+      loadConfig({
+        OIDC_ISSUER: 'https://login.example.com/tenant/v2.0/',
+        OIDC_CLIENT_ID: 'c',
+        OIDC_CLIENT_SECRET: 's',
+      }).oidc,
+    ).toEqual({
+      issuer: 'https://login.example.com/tenant/v2.0',
+      clientId: 'c',
+      clientSecret: 's',
+      userClaim: 'preferred_username',
+    });
+    expect(
+      loadConfig({
+        OIDC_ISSUER: 'http://127.0.0.1:4000',
+        OIDC_CLIENT_ID: 'c',
+        OIDC_CLIENT_SECRET: 's',
+        OIDC_USER_CLAIM: 'upn',
+      }).oidc?.userClaim,
+    ).toBe('upn');
+    expect(() =>
+      loadConfig({ OIDC_ISSUER: 'http://idp.example.com', OIDC_CLIENT_ID: 'c', OIDC_CLIENT_SECRET: 's' }),
+    ).toThrow(/OIDC_ISSUER: must be https/);
+    expect(() => loadConfig({ OIDC_ISSUER: 'https://idp.example.com' })).toThrow(
+      /OIDC_CLIENT_ID: required when OIDC_ISSUER is set[\s\S]*OIDC_CLIENT_SECRET: required/,
+    );
+    expect(() => loadConfig({ OIDC_CLIENT_ID: 'c' })).toThrow(/OIDC_ISSUER: required when OIDC_CLIENT_ID/);
+  });
 });

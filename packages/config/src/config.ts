@@ -290,6 +290,46 @@ const schema = z.object({
       }
       return key;
     }),
+  OIDC_ISSUER: z
+    .string()
+    .optional()
+    .transform((v, ctx): string | undefined => {
+      if (v === undefined || v.trim() === '') return undefined;
+      let parsed: URL;
+      try {
+        parsed = new URL(v.trim());
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected the issuer's URL (https://...), got "${v}"` });
+        return z.NEVER;
+      }
+      // The issuer's discovery and keys decide who signs in: plain http only where nobody can sit in
+      // between (tests and development on this machine).
+      const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname) || /^127\./.test(parsed.hostname);
+      if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
+        ctx.addIssue({ code: 'custom', message: `must be https (plain http only on a loopback host), got "${v}"` });
+        return z.NEVER;
+      }
+      return v.trim().replace(/\/+$/, '');
+    }),
+  OIDC_CLIENT_ID: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim())),
+  OIDC_CLIENT_SECRET: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? undefined : v)),
+  OIDC_USER_CLAIM: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const value = v === undefined || v.trim() === '' ? 'preferred_username' : v.trim();
+      if (!/^[A-Za-z0-9_.:-]{1,100}$/.test(value)) {
+        ctx.addIssue({ code: 'custom', message: `expected a claim name such as preferred_username, got "${v}"` });
+        return z.NEVER;
+      }
+      return value;
+    }),
   EXTERNAL_ISSUERS: z
     .string()
     .optional()
@@ -367,6 +407,14 @@ export interface AppConfig {
   readonly appId: string;
   /** OIDC issuers whose tokens are accepted too. */
   readonly externalIssuers: readonly ExternalIssuerConfig[];
+  /**
+   * Single sign-on for the pages (SPEC-2 §12.1): OpenID Connect authorization code with PKCE against
+   * OIDC_ISSUER as the client OIDC_CLIENT_ID / OIDC_CLIENT_SECRET; people are matched by the claim
+   * OIDC_USER_CLAIM to a user's userPrincipalName. Undefined when OIDC_ISSUER is unset.
+   */
+  readonly oidc:
+    | { readonly issuer: string; readonly clientId: string; readonly clientSecret: string; readonly userClaim: string }
+    | undefined;
   /** Private or loopback callout hosts allowed in production. */
   readonly calloutAllowedHosts: readonly string[];
   /** Roles (ADMIN_OPERATOR_ROLE_IDS) whose holders operate /admin besides the two directory admins. */
@@ -422,6 +470,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (e.OPERATIONS_WEBHOOK_URL && !e.OPERATIONS_WEBHOOK_SECRET)
     throw new ConfigError(['OPERATIONS_WEBHOOK_SECRET: required when OPERATIONS_WEBHOOK_URL is set (whsec_...)']);
   const passwordGrant = e.AUTH_PASSWORD_GRANT ?? !isProduction;
+  if (e.OIDC_ISSUER && (!e.OIDC_CLIENT_ID || !e.OIDC_CLIENT_SECRET))
+    throw new ConfigError([
+      ...(e.OIDC_CLIENT_ID
+        ? []
+        : ['OIDC_CLIENT_ID: required when OIDC_ISSUER is set (the client id the issuer gave Entitle)']),
+      ...(e.OIDC_CLIENT_SECRET ? [] : ["OIDC_CLIENT_SECRET: required when OIDC_ISSUER is set (that client's secret)"]),
+    ]);
+  if (!e.OIDC_ISSUER && (e.OIDC_CLIENT_ID || e.OIDC_CLIENT_SECRET))
+    throw new ConfigError([
+      "OIDC_ISSUER: required when OIDC_CLIENT_ID or OIDC_CLIENT_SECRET is set (the issuer's URL)",
+    ]);
   const tracesUrl =
     e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
     (e.OTEL_EXPORTER_OTLP_ENDPOINT ? `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` : undefined);
@@ -455,6 +514,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tokenLifetimeSeconds: e.TOKEN_LIFETIME_SECONDS,
     appId: e.APP_ID,
     externalIssuers: Object.freeze(e.EXTERNAL_ISSUERS),
+    oidc:
+      e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
+        ? Object.freeze({
+            issuer: e.OIDC_ISSUER,
+            clientId: e.OIDC_CLIENT_ID,
+            clientSecret: e.OIDC_CLIENT_SECRET,
+            userClaim: e.OIDC_USER_CLAIM,
+          })
+        : undefined,
     calloutAllowedHosts: Object.freeze(e.CALLOUT_ALLOWED_HOSTS),
     adminOperatorRoles: Object.freeze(e.ADMIN_OPERATOR_ROLE_IDS),
     tracing: Object.freeze({

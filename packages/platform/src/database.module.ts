@@ -13,6 +13,7 @@ import {
   DirectoryRepository,
   ExpiryRepository,
   ExtensionsRepository,
+  PagesRepository,
   RequestsRepository,
   WaitingRepository,
   SigningSecretsRepository,
@@ -50,6 +51,7 @@ const REPOSITORIES = [
   DeliveryRepository,
   CalloutListingsRepository,
   ReplaysRepository,
+  PagesRepository,
 ] as const;
 
 @Global()

@@ -20,7 +20,7 @@ export class MetricsService {
     collectDefaultMetrics({ register: this.registry });
     this.jobs = new Counter({
       name: 'entitle_jobs_total',
-      help: 'Jobs processed by this app, by queue, job name and outcome (completed, failed).',
+      help: 'Jobs processed by this app, by queue, job name and outcome (completed, failed, delayed: sent back to wait by a limit or a hold).',
       labelNames: ['queue', 'job', 'outcome'],
       registers: [this.registry],
     });

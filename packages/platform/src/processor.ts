@@ -105,7 +105,7 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
     // Every job this app consumes has its series from the start, at zero: rates and alerts see
     // the family before the first job.
     for (const job of Object.keys(this.contract.jobs)) {
-      for (const outcome of ['completed', 'failed'])
+      for (const outcome of ['completed', 'failed', 'delayed'])
         this.metrics.jobs.inc({ queue: this.contract.name, job, outcome }, 0);
       this.metrics.jobDuration.zero({ queue: this.contract.name, job });
     }
@@ -133,8 +133,12 @@ export abstract class ContractProcessor<Q extends AnyContract> extends WorkerHos
             await handler(payload, { job, token });
             this.metrics.jobs.inc({ queue, job: name, outcome: 'completed' });
           } catch (err) {
-            // Sent back to wait (a limit, a hold): no attempt used, nothing failed.
-            if (err instanceof DelayedError) throw err;
+            // Sent back to wait (a limit, a hold): no attempt used, nothing failed; counted so that
+            // pick-ups per attempt under a limit can be read off the metrics.
+            if (err instanceof DelayedError) {
+              this.metrics.jobs.inc({ queue, job: name, outcome: 'delayed' });
+              throw err;
+            }
             this.metrics.jobs.inc({ queue, job: name, outcome: 'failed' });
             this.log.warn({ err }, `job ${name} ${String(job.id)} failed (attempt ${job.attemptsMade + 1})`);
             if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);

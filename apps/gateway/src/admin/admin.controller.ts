@@ -46,6 +46,13 @@ export class AdminController {
 
   @Get('login')
   login(@Query('next') next: string | undefined, @Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    // With single sign-on the issuer signs operators in (SPEC-2 §12.1).
+    if (this.config.oidc) {
+      void reply
+        .header('cache-control', 'no-store')
+        .redirect(`/auth/login?next=${encodeURIComponent(safeNext(next))}`, 303);
+      return;
+    }
     // One pre-session secret per browser, kept while it is well-formed, so two open sign-in tabs
     // both stay valid; its lifetime starts again with every view of the page.
     const existing = req.cookies[ADMIN_SIGN_IN_COOKIE];
@@ -89,7 +96,8 @@ export class AdminController {
     void reply
       .clearCookie(ADMIN_COOKIE, this.cookie())
       .clearCookie(XSRF_COOKIE, this.cookie({ script: true }))
-      .redirect('/admin/login', 303);
+      // With single sign-on the issuer's session ends too, where it publishes how.
+      .redirect(this.config.oidc ? '/auth/signed-out' : '/admin/login', 303);
   }
 
   @Get('waiting')

@@ -173,6 +173,16 @@ export function parseEntityQuery(query: Record<string, unknown>, spec: ResourceO
   return out;
 }
 
+/**
+ * The OData options of a short collection that is answered whole (an extension's signing secrets):
+ * only $select; paging and filtering options are refused rather than silently ignored.
+ */
+export function parseSelectOnlyQuery(query: Record<string, unknown>, spec: ResourceOptions): EntityQuery {
+  refuseUnsupported(query, ['$select'], 'on this collection (it is answered whole)');
+  const select = single(query, '$select');
+  return select === undefined ? {} : { select: parseSelect(select, spec.select) };
+}
+
 /** $select: only the named properties (and id and @odata.type, which Graph always returns). */
 export function applySelect(item: Record<string, unknown>, select?: readonly string[]): Record<string, unknown> {
   if (!select) return item;

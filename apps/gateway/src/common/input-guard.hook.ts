@@ -15,8 +15,11 @@ function firstProblem(request: FastifyRequest): { where: 'path' | 'query' | 'bod
   return found ? { where: 'body', found } : undefined;
 }
 
-/** Where a body other than JSON belongs: the token endpoint (RFC 6749 forms) and the operators' sign-in form. */
-const FORM_ROUTES = /^\/(?:oauth2|admin)\//;
+/**
+ * Where a body other than JSON belongs: the token endpoint (RFC 6749 forms), the operators' sign-in
+ * form, the people's pages' forms and the sign-out of single sign-on.
+ */
+const FORM_ROUTES = /^\/(?:oauth2|admin|myaccess|auth)\//;
 
 /**
  * Graph's API takes JSON bodies only. The server can also parse text and forms (for the token

@@ -38,7 +38,14 @@ import type { FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { AuthorizationService } from '../auth/authorization.service';
 import { CurrentPrincipal, type Principal } from '../auth/principal';
-import { collection, entity, parseCollectionQuery, parseEntityQuery } from '../common/collection';
+import {
+  applySelect,
+  collection,
+  entity,
+  parseCollectionQuery,
+  parseEntityQuery,
+  parseSelectOnlyQuery,
+} from '../common/collection';
 import { GraphOperation } from '../common/openapi';
 
 const EM = 'identityGovernance/entitlementManagement';
@@ -62,6 +69,17 @@ export const EXTENSION_PROPERTIES = [
   'lastConnectionTest',
   'deliveryConfiguration',
   'deliveryState',
+] as const;
+
+export const SIGNING_SECRET_PROPERTIES = [
+  'id',
+  'scheme',
+  'state',
+  'createdDateTime',
+  'retireDateTime',
+  'retiredDateTime',
+  'publicKey',
+  'secretHint',
 ] as const;
 
 /** A signing secret as listed (SPEC-2 §11.1): never the secret; a retiring one past its time shows as retired. */
@@ -437,7 +455,8 @@ export class ExtensionsController {
     summary: 'The extension’s Standard Webhooks secrets (never the secret itself).',
     status: 200,
     returns: 'SigningSecretCollection',
-    errors: [403, 404],
+    query: ['$select'],
+    errors: [400, 403, 404],
   })
   @Get([
     `${V1}/:id/signingSecrets`,
@@ -448,10 +467,12 @@ export class ExtensionsController {
   async listSigningSecrets(
     @Param('catalogId') catalogId: string,
     @Param('id') id: string,
+    @Query() query: Record<string, unknown>,
     @CurrentPrincipal() caller: Principal,
   ): Promise<Record<string, unknown>> {
+    const q = parseSelectOnlyQuery(query, { select: SIGNING_SECRET_PROPERTIES });
     const x = await this.load(catalogId, id, caller, 'extension.write');
-    return { value: (await this.secrets.list(x.id)).map((r) => graphSigningSecret(r)) };
+    return { value: (await this.secrets.list(x.id)).map((r) => applySelect(graphSigningSecret(r), q.select)) };
   }
 
   @GraphOperation({

@@ -8,6 +8,7 @@ import { Waits1764700000000 } from './1764700000000-waits';
 import { DeliveryControl1764760000000 } from './1764760000000-delivery-control';
 import { SignaturesVerification1764800000000 } from './1764800000000-signatures-verification';
 import { DeliveryReplay1764900000000 } from './1764900000000-delivery-replay';
+import { PeoplePages1764920000000 } from './1764920000000-people-pages';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   DeliveryControl1764760000000,
   SignaturesVerification1764800000000,
   DeliveryReplay1764900000000,
+  PeoplePages1764920000000,
 ];

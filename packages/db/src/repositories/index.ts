@@ -16,3 +16,4 @@ export * from './rows';
 export * from './sql';
 export * from './waiting.repository';
 export * from './signing-secrets.repository';
+export * from './pages.repository';

@@ -1,0 +1,205 @@
+import type { RequestState, RequestStep, RequestType } from '@entitle/domain';
+import type { DataSource } from 'typeorm';
+import { listEvents } from './events.repository';
+import { one, rows } from './query';
+import type { EventRow } from './rows';
+
+/** One row of a requestor's list (SPEC-2 §12.2): only what a requestor may see. */
+export interface MyRequestRow {
+  id: string;
+  requestType: RequestType;
+  state: RequestState;
+  status: string;
+  step: RequestStep;
+  stepStarted: boolean;
+  createdAt: Date;
+  accessPackageName: string;
+  /** The latest history event's non-null requestorMessage. */
+  requestorMessage: string | null;
+  /** When the running wait times out, while the request waits for an extension. */
+  waitingUntil: Date | null;
+}
+
+/** A request as its requestor or target sees it, with its history. */
+export interface MyRequestDetail extends MyRequestRow {
+  targetId: string;
+  requestorId: string | null;
+  targetName: string;
+  events: EventRow[];
+}
+
+/** What an approver sees of one extension of the request (SPEC-2 §12.3). */
+export interface ApproverCallout {
+  extensionName: string;
+  stage: string;
+  status: string;
+  detail: string | null;
+  receivedAt: string | null;
+  policyOutcome: string | null;
+  waitEndedAt: string | null;
+  progressDetail: string | null;
+}
+
+/** One approval stage waiting for the signed-in approver. */
+export interface PendingApprovalRow {
+  requestId: string;
+  stageId: string;
+  justificationRequired: boolean;
+  dueAt: Date | null;
+  requestType: RequestType;
+  createdAt: Date;
+  justification: string | null;
+  answers: unknown[];
+  accessPackageName: string;
+  requestorName: string | null;
+  targetName: string;
+  callouts: ApproverCallout[];
+}
+
+/** A page's keyset position: the last row's creation time and id. */
+export interface PagePosition {
+  at: string;
+  id: string;
+}
+
+export const PAGE_SIZE = 25;
+
+const MY_REQUEST_COLUMNS = `m.id, m.request_type AS "requestType", m.state, m.status, m.step, m.step_started AS "stepStarted",
+  m.created_at AS "createdAt", ap.display_name AS "accessPackageName",
+  (SELECT e.requestor_message FROM request_events e
+     WHERE e.request_id = m.id AND e.requestor_message IS NOT NULL ORDER BY e.seq DESC LIMIT 1) AS "requestorMessage",
+  (SELECT min(c.wait_due_at) FROM callout_instances c
+     WHERE c.request_id = m.id AND c.status = 'waitingForCallback' AND c.wait_ended_at IS NULL) AS "waitingUntil"`;
+
+/**
+ * Reads for the people's pages (SPEC-2 §12), each page in one statement whatever its size: the
+ * requestor's list is a keyset read over the two indexes (as target, as requestor) merged, the
+ * approver's list one join over the pending stages with each request's extensions aggregated.
+ */
+export class PagesRepository {
+  constructor(private readonly ds: DataSource) {}
+
+  /** The user's requests (as target or requestor), newest first; `PAGE_SIZE + 1` rows tell of a next page. */
+  async myRequests(
+    userId: string,
+    after: PagePosition | undefined,
+    state: RequestState | undefined,
+  ): Promise<MyRequestRow[]> {
+    const half = (column: string): string => `(SELECT r.* FROM assignment_requests r
+        WHERE r.${column} = $1 AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::uuid))
+          AND ($4::text IS NULL OR r.state = $4)
+        ORDER BY r.created_at DESC, r.id DESC LIMIT $5)`;
+    return rows<MyRequestRow>(
+      this.ds,
+      `WITH mine AS (${half('target_id')} UNION ${half('requestor_id')})
+       SELECT ${MY_REQUEST_COLUMNS}
+         FROM mine m JOIN access_packages ap ON ap.id = m.access_package_id
+        ORDER BY m.created_at DESC, m.id DESC LIMIT $5`,
+      [userId, after?.at ?? null, after?.id ?? null, state ?? null, PAGE_SIZE + 1],
+    );
+  }
+
+  /** One request of the user's (undefined when it is not theirs or does not exist), with its history. */
+  async myRequest(userId: string, requestId: string): Promise<MyRequestDetail | undefined> {
+    const row = await one<Omit<MyRequestDetail, 'events'>>(
+      this.ds,
+      `SELECT ${MY_REQUEST_COLUMNS}, m.target_id AS "targetId", m.requestor_id AS "requestorId", t.display_name AS "targetName"
+         FROM assignment_requests m JOIN access_packages ap ON ap.id = m.access_package_id
+         JOIN principals t ON t.id = m.target_id
+        WHERE m.id = $1 AND (m.target_id = $2 OR m.requestor_id = $2)`,
+      [requestId, userId],
+    );
+    if (!row) return undefined;
+    return { ...row, events: await listEvents(this.ds, requestId) };
+  }
+
+  /**
+   * Stages pending on the user, oldest request first; `requestId` narrows to one request.
+   * `PAGE_SIZE + 1` rows tell of a next page.
+   */
+  async pendingApprovals(
+    userId: string,
+    after: PagePosition | undefined,
+    requestId?: string,
+  ): Promise<PendingApprovalRow[]> {
+    return rows<PendingApprovalRow>(
+      this.ds,
+      // The approver's pending stages first (the partial GIN index), then their requests: the work
+      // grows with what waits on this approver, never with the number of requests in the system
+      // (walking requests by creation time to find them would).
+      `WITH pending AS MATERIALIZED (
+         SELECT a.id, a.request_id, a.justification_required, a.due_at FROM approval_stages a
+          WHERE a.status = 'pendingReview' AND a.primary_approvers @> $1::jsonb AND ($4::uuid IS NULL OR a.request_id = $4::uuid))
+       SELECT r.id AS "requestId", a.id AS "stageId", a.justification_required AS "justificationRequired", a.due_at AS "dueAt",
+              r.request_type AS "requestType", r.created_at AS "createdAt", r.justification, r.answers,
+              ap.display_name AS "accessPackageName", q.display_name AS "requestorName", t.display_name AS "targetName",
+              COALESCE((SELECT json_agg(json_build_object(
+                  'extensionName', x.display_name, 'stage', c.stage, 'status', c.status, 'detail', c.detail,
+                  'receivedAt', CASE WHEN c.status = 'callbackReceived' THEN c.modified_at END,
+                  'policyOutcome', c.policy_outcome, 'waitEndedAt', c.wait_ended_at, 'progressDetail', c.progress_detail)
+                  ORDER BY c.created_at)
+                FROM callout_instances c JOIN custom_extensions x ON x.id = c.custom_extension_id
+               WHERE c.request_id = r.id), '[]'::json) AS callouts
+         FROM pending a
+         JOIN assignment_requests r ON r.id = a.request_id
+         JOIN access_packages ap ON ap.id = r.access_package_id
+         JOIN principals t ON t.id = r.target_id
+         LEFT JOIN principals q ON q.id = r.requestor_id
+        WHERE ($2::timestamptz IS NULL OR (r.created_at, r.id) > ($2::timestamptz, $3::uuid))
+        ORDER BY r.created_at, r.id LIMIT $5`,
+      [JSON.stringify([{ userId }]), after?.at ?? null, after?.id ?? null, requestId ?? null, PAGE_SIZE + 1],
+    );
+  }
+
+  /** Whether the user is an approver of any stage of the request, decided or not. */
+  async isApproverOf(userId: string, requestId: string): Promise<boolean> {
+    const r = await one<{ yes: boolean }>(
+      this.ds,
+      `SELECT true AS yes FROM approval_stages a WHERE a.request_id = $1 AND a.primary_approvers @> $2::jsonb LIMIT 1`,
+      [requestId, JSON.stringify([{ userId }])],
+    );
+    return !!r;
+  }
+
+  /** Which of the changed requests concern which users (requestor, target, current approvers): the live feeds' scope. */
+  async audiences(requestIds: readonly string[]): Promise<Array<{ requestId: string; userIds: string[] }>> {
+    return rows(
+      this.ds,
+      `SELECT r.id AS "requestId",
+              array_remove(ARRAY[r.target_id, r.requestor_id] || COALESCE((
+                SELECT array_agg((p ->> 'userId')::uuid) FROM approval_stages a, jsonb_array_elements(a.primary_approvers) p
+                 WHERE a.request_id = r.id), '{}'), NULL)::text[] AS "userIds"
+         FROM assignment_requests r WHERE r.id = ANY($1::uuid[])`,
+      [requestIds],
+    );
+  }
+
+  /** Records a sign-in sent to the OpenID Connect issuer (hashes only: the row alone signs nobody in). */
+  async startSignIn(s: {
+    stateHash: string;
+    browserHash: string;
+    nonce: string;
+    codeVerifier: string;
+    next: string;
+    ttlSeconds: number;
+  }): Promise<void> {
+    await this.ds.query(
+      `WITH gone AS (DELETE FROM oidc_sign_ins WHERE expires_at < now())
+       INSERT INTO oidc_sign_ins (state_hash, browser_hash, nonce, code_verifier, next, expires_at)
+       VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))`,
+      [s.stateHash, s.browserHash, s.nonce, s.codeVerifier, s.next, s.ttlSeconds],
+    );
+  }
+
+  /** Consumes a sign-in by its state's hash: once, and only before it expires. */
+  async takeSignIn(
+    stateHash: string,
+  ): Promise<{ browserHash: string; nonce: string; codeVerifier: string; next: string } | undefined> {
+    return one(
+      this.ds,
+      `DELETE FROM oidc_sign_ins WHERE state_hash = $1 AND expires_at >= now()
+       RETURNING browser_hash AS "browserHash", nonce, code_verifier AS "codeVerifier", next`,
+      [stateHash],
+    );
+  }
+}
