@@ -15,6 +15,8 @@ export interface EveryResource {
   waitingRequestId: string;
   instanceId: string;
   callbackUriPath: string;
+  /** A completed bulk replay of one callout that failed (and failed again when replayed). */
+  replayId: string;
   /** A request waiting for its approver: the approval's id, and its stage. */
   approvalId: string;
   approvalStageId: string;
@@ -171,6 +173,47 @@ export async function everyResource(s: System, label: string): Promise<EveryReso
     { timeoutMs: 30_000, what: 'connection test' },
   );
 
+  // A callout that fails (nothing listens on port 9), then a bulk replay of it that completes: the
+  // replay and its one item are there to be listed, and a completed replay cannot be canceled, so a
+  // write sent to it changes nothing.
+  const from = new Date(Date.now() - 1000).toISOString();
+  const failing = await created(s, `/catalogs/${catalogId}/customWorkflowExtensions`, {
+    '@odata.type': '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
+    displayName: `${label} failing extension`,
+    endpointConfiguration: { '@odata.type': '#microsoft.graph.httpRequestEndpoint', targetUrl: 'http://127.0.0.1:9/x' },
+    authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
+    clientConfiguration: { timeoutInMilliseconds: 2000, maximumRetries: 0 },
+  });
+  const failingPolicy = await created(s, '/assignmentPolicies', {
+    displayName: `${label} fails`,
+    accessPackage: { id: accessPackageId },
+    allowedTargetScope: 'allMemberUsers',
+    customExtensionStageSettings: [{ stage: 'assignmentRequestCreated', customExtension: { id: failing.id } }],
+  });
+  const failedRequestId = await requestFor(
+    s,
+    await user(s, `${label}-failed`),
+    String(failingPolicy.id),
+    accessPackageId,
+  );
+  await stateOf(s, failedRequestId, 'delivered');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const preview = await created(s, '/customExtensionCalloutReplays', {
+    reason: `${label} fixture`,
+    customExtensionId: failing.id,
+    failedFromDateTime: from,
+    failedToDateTime: new Date().toISOString(),
+  });
+  if (preview.matchedCount !== 1) throw new Error(`replay preview: ${JSON.stringify(preview)}`);
+  await created(s, `/customExtensionCalloutReplays/${String(preview.id)}/start`, { expectedCount: 1 }, 202);
+  await eventually(
+    async () => {
+      const r = await s.api('GET', `/customExtensionCalloutReplays/${String(preview.id)}`);
+      if (r.body.state !== 'completed') throw new Error(`replay is ${String(r.body.state)}`);
+    },
+    { timeoutMs: 30_000, what: 'fixture replay completed' },
+  );
+
   const sp = await created(s, '/v1.0/servicePrincipals', { displayName: `${label} app` });
   const directoryRole = await created(s, '/v1.0/roleManagement/directory/roleAssignments', {
     principalId: sp.id,
@@ -193,6 +236,7 @@ export async function everyResource(s: System, label: string): Promise<EveryReso
     waitingRequestId,
     instanceId: String(call.body?.CustomExtensionStageInstanceId),
     callbackUriPath: String(call.body?.CallbackUriPath),
+    replayId: String(preview.id),
     approvalId,
     approvalStageId: approval.id,
     approverId,
@@ -234,6 +278,8 @@ export function fixtureIdFor(path: string, param: string, r: EveryResource): str
     assignments: r.assignmentId,
     accessPackageAssignments: r.assignmentId,
     accessPackageAssignmentApprovals: r.approvalId,
+    customExtensionCalloutInstances: r.instanceId,
+    customExtensionCalloutReplays: r.replayId,
     users: r.userId,
     servicePrincipals: r.servicePrincipalId,
     roleAssignments: path.includes('/directory/') ? r.directoryRoleAssignmentId : r.catalogRoleAssignmentId,

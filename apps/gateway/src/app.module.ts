@@ -16,6 +16,7 @@ import { AssignmentsController } from './assignments/assignments.controller';
 import { AdminModule } from './admin/admin.module';
 import { AuthGuard } from './auth/auth.guard';
 import { CallbacksController } from './callbacks/callbacks.controller';
+import { CalloutsController } from './callouts/callouts.controller';
 import { IdentityModule } from './auth/identity.module';
 import { CatalogsController } from './catalogs/catalogs.controller';
 import { GraphExceptionFilter } from './common/graph-exception.filter';
@@ -62,6 +63,7 @@ export class AppModule {
         RoleAssignmentsController,
         RequestsController,
         CallbacksController,
+        CalloutsController,
         MyAccessController,
         SsoController,
       ],

@@ -211,7 +211,7 @@ describe('CalloutSender: the GET form of the verification challenge', () => {
         signingKeys: [{ id: 'k1', scheme: 'v1', createdAt: new Date(), key }],
       });
       expect(res.httpStatus).toBe(200);
-      expect(res.responseBody).toBe('{"verification":"vvv');
+      expect(res.responseBodyExcerpt).toBe('{"verification":"vvv');
       const got = seen.at(-1)!;
       expect(got).toMatchObject({ method: 'GET', body: '' });
       expect(got.headers['content-type']).toBeUndefined();

@@ -61,20 +61,6 @@ function startAttemptSpan(call: OutboundCall, method: string): { span: Span; tra
   return { span, traceparent: carrier.traceparent ?? call.traceparent };
 }
 
-/** The first `limit` bytes of a response body as UTF-8; past them the stream is dropped (and its connection). */
-async function readBounded(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let kept = 0;
-  for await (const chunk of body) {
-    const b = Buffer.from(chunk);
-    const take = b.subarray(0, limit - kept);
-    chunks.push(take);
-    kept += take.length;
-    if (kept >= limit) break;
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 /** SPEC §3: a callout body is at most 256 KiB. */
 export const MAX_CALLOUT_BODY_BYTES = 256 * 1024;
 
@@ -86,7 +72,7 @@ export interface OutboundCall {
   body?: Record<string, unknown>;
   /** Headers beyond the callout's own (the verification challenge's). */
   headers?: Readonly<Record<string, string>>;
-  /** Keep up to this many bytes of the response body (default: read and drop it). */
+  /** Keep up to this many bytes of the response body (default: the sender's `captureBytes`). */
   captureResponseBytes?: number;
   timeoutMs: number;
   /** Stable per callout instance, the same on every retry (`webhook-id`). */
@@ -112,8 +98,71 @@ export interface OutboundResult {
   clientRequestId: string;
   /** The signing keys whose signatures the request carried. */
   signatureKeyIds?: string[];
-  /** The response body's first `captureResponseBytes` bytes, as UTF-8. */
-  responseBody?: string;
+  /** What went wrong below HTTP, when no answer came (SPEC-2 §9.1 error codes). */
+  failureKind?: 'timeout' | 'connectionError' | 'tlsError' | 'targetRefused' | 'bodyTooLarge';
+  /**
+   * The response headers an attempt keeps (SPEC-2 §9.1): only content-type, retry-after,
+   * webhook-delivery and x-ms-workflow-run-id. Nothing of the request is kept.
+   */
+  responseHeaders?: Record<string, string>;
+  /** The first `captureBytes` of the response body, as UTF-8 with invalid bytes replaced. */
+  responseBodyExcerpt?: string;
+}
+
+/** The response headers kept with an attempt; anything else a receiver sends is dropped. */
+export const KEPT_RESPONSE_HEADERS = [
+  'content-type',
+  'retry-after',
+  'webhook-delivery',
+  'x-ms-workflow-run-id',
+] as const;
+
+/** Node's and OpenSSL's codes for a failed TLS handshake or certificate check. */
+const TLS_ERROR = /^(ERR_TLS|ERR_SSL|ERR_OSSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH)/;
+
+/** The host of a callout URL (with `:port` only when not the scheme's default), never its query. */
+export function targetHostOf(url: string): string | null {
+  try {
+    return new URL(url).host || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes of a response body read at most, so the connection can be reused; the rest ends the connection. */
+const MAX_RESPONSE_READ = 64 * 1024;
+
+function keptHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of KEPT_RESPONSE_HEADERS) {
+    const v = headers[name];
+    if (v !== undefined) out[name] = (Array.isArray(v) ? v.join(', ') : v).slice(0, 512);
+  }
+  return out;
+}
+
+/**
+ * Reads a response body up to MAX_RESPONSE_READ, keeping its first `keep` bytes. A body longer
+ * than that is abandoned (its connection is not reused) rather than read without bound.
+ */
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }, keep: number): Promise<string> {
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (keptBytes < keep) {
+      const part = chunk.subarray(0, keep - keptBytes);
+      kept.push(part);
+      keptBytes += part.length;
+    }
+    if (total > MAX_RESPONSE_READ) {
+      body.destroy();
+      break;
+    }
+  }
+  // TextDecoder (not fatal) replaces invalid bytes, and a multi-byte character cut at the end.
+  return new TextDecoder('utf-8').decode(Buffer.concat(kept));
 }
 
 /**
@@ -124,14 +173,18 @@ export interface OutboundResult {
 export class CalloutSender {
   private readonly agent: Agent;
   private readonly targets: TargetPolicy | undefined;
+  private readonly captureBytes: number;
 
   /**
    * With `targets`, every send checks the URL's literal host and every address its host name
    * resolves to against the target policy (metadata and link-local never; private and loopback only
    * outside production or when allow-listed); `resolve` replaces DNS (tests).
    */
-  constructor(options: { connections?: number; targets?: TargetPolicy; resolve?: Resolver } = {}) {
+  constructor(
+    options: { connections?: number; targets?: TargetPolicy; resolve?: Resolver; captureBytes?: number } = {},
+  ) {
     this.targets = options.targets;
+    this.captureBytes = options.captureBytes ?? 1024;
     this.agent = new Agent({
       connections: options.connections ?? 64,
       keepAliveTimeout: 10_000,
@@ -151,6 +204,7 @@ export class CalloutSender {
         error: `target refused: ${literal}`,
         refused: true,
         notSent: true,
+        failureKind: 'targetRefused',
         latencyMs: 0,
         startedAt,
         clientRequestId,
@@ -161,6 +215,7 @@ export class CalloutSender {
       return {
         error: `callout body is ${payload.length} bytes, over the 256 KiB limit`,
         notSent: true,
+        failureKind: 'bodyTooLarge',
         latencyMs: 0,
         startedAt,
         clientRequestId,
@@ -198,10 +253,10 @@ export class CalloutSender {
         headersTimeout: call.timeoutMs,
         bodyTimeout: call.timeoutMs,
       });
-      // Read (and bound) the body so the connection can be reused; only a challenge's answer is kept.
-      const responseBody = call.captureResponseBytes
-        ? await readBounded(res.body, call.captureResponseBytes)
-        : (await res.body.dump({ limit: 64 * 1024 }), undefined);
+      // Read (and bound) the body so the connection can be reused; its start is kept with the attempt
+      // (a verification challenge asks for as much as its answer needs).
+      const keep = call.captureResponseBytes ?? this.captureBytes;
+      const excerpt = await readExcerpt(res.body, keep);
       status = res.statusCode;
       const retryAfter = res.headers['retry-after'];
       const control = res.headers['webhook-delivery'];
@@ -213,7 +268,8 @@ export class CalloutSender {
         startedAt,
         clientRequestId,
         signatureKeyIds,
-        ...(responseBody !== undefined ? { responseBody } : {}),
+        responseHeaders: keptHeaders(res.headers),
+        ...(keep > 0 ? { responseBodyExcerpt: excerpt } : {}),
       };
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -229,6 +285,7 @@ export class CalloutSender {
           error: `target refused: ${reason}`,
           refused: true,
           notSent: true,
+          failureKind: 'targetRefused',
           latencyMs,
           startedAt,
           clientRequestId,
@@ -238,7 +295,8 @@ export class CalloutSender {
         ? `no answer within ${call.timeoutMs} ms`
         : `${code ?? 'error'}: ${err instanceof Error ? err.message : String(err)}`;
       failure = timedOut ? 'timeout' : (code ?? 'error');
-      return { error: message, latencyMs, startedAt, clientRequestId, signatureKeyIds };
+      const failureKind = timedOut ? 'timeout' : TLS_ERROR.test(code ?? '') ? 'tlsError' : 'connectionError';
+      return { error: message, latencyMs, startedAt, clientRequestId, signatureKeyIds, failureKind };
     } finally {
       clearTimeout(timer);
       if (status !== undefined) span.setAttribute('http.response.status_code', status);

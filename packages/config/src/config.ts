@@ -223,6 +223,20 @@ const schema = z.object({
   CALLBACK_TIMEOUT_MIN: duration('PT5M'),
   CALLBACK_MAXIMUM_DURATION: duration('P365D'),
   CALLBACK_TOKEN_GRACE: duration('P7D'),
+  CALLOUT_ATTEMPT_RETENTION: duration('P90D'),
+  CALLOUT_RESPONSE_CAPTURE_BYTES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return 1024;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65_536) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number 0-65536, got "${v}"` });
+        return z.NEVER;
+      }
+      return n;
+    }),
+  REPLAY_MAX_ITEMS: positiveInt(100_000, 10_000_000),
   AUTH_PASSWORD_GRANT: optionalBool(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional().default('info'),
   WORKER_CONCURRENCY: positiveInt(16, 1000),
@@ -416,6 +430,12 @@ export interface AppConfig {
   readonly callbackMaximumDuration: { readonly iso: string; readonly seconds: number };
   /** How long a capability token still answers after its wait ended (SPEC-2 §10.4). */
   readonly callbackTokenGrace: { readonly iso: string; readonly seconds: number };
+  /** Attempts older than this are deleted by the reaper, in batches (SPEC-2 §9.1). */
+  readonly calloutAttemptRetention: { readonly iso: string; readonly seconds: number };
+  /** Bytes of each response body kept with its attempt; 0 keeps none. */
+  readonly calloutResponseCaptureBytes: number;
+  /** The largest bulk replay (SPEC-2 §9.4). */
+  readonly replayMaxItems: number;
   readonly passwordGrant: boolean;
   readonly logLevel: string;
   readonly workerConcurrency: number;
@@ -526,6 +546,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     callbackTimeoutMin: Object.freeze(e.CALLBACK_TIMEOUT_MIN),
     callbackMaximumDuration: Object.freeze(e.CALLBACK_MAXIMUM_DURATION),
     callbackTokenGrace: Object.freeze(e.CALLBACK_TOKEN_GRACE),
+    calloutAttemptRetention: Object.freeze(e.CALLOUT_ATTEMPT_RETENTION),
+    calloutResponseCaptureBytes: e.CALLOUT_RESPONSE_CAPTURE_BYTES,
+    replayMaxItems: e.REPLAY_MAX_ITEMS,
     passwordGrant,
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.WORKER_CONCURRENCY,

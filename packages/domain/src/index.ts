@@ -12,3 +12,4 @@ export * from './self-service';
 export * from './stages';
 export * from './waits';
 export * from './endpoint-verification';
+export * from './replay';

@@ -5,6 +5,7 @@ export * from './extensions.dto';
 export * from './graph';
 export * from './input-guard';
 export * from './packages.dto';
+export * from './replay.dto';
 export * from './requests.dto';
 export * from './resume.dto';
 export * from './validation';

@@ -27,6 +27,7 @@ import {
   extensionEventResponse,
 } from './delivery.dto';
 import * as r from './responses.dto';
+import * as rp from './replay.dto';
 import { odataDiscriminator } from './responses.dto';
 import { resumeBodyShape } from './resume.dto';
 
@@ -190,6 +191,9 @@ export const REQUEST_BODIES = {
   CustomExtensionReplaceInput: customExtensionReplaceInput,
   CustomExtensionConvertInput: extensionConvertSchema,
   DisableCustomExtensionInput: disableExtensionInput,
+  ReplayCalloutInput: rp.replayCalloutInput,
+  ReplayPreviewInput: rp.replayPreviewInput,
+  ReplayStartInput: rp.replayStartInput,
   AccessPackageInput: createAccessPackageSchema,
   AccessPackageUpdateInput: updateAccessPackageSchema,
   AssignmentPolicyInput: policyBodyShape,
@@ -238,6 +242,13 @@ export const RESPONSES = {
   AssignmentPolicy: r.assignmentPolicyResponse,
   AssignmentPolicyCollection: r.assignmentPolicyCollectionResponse,
   CustomExtensionCalloutInstance: r.calloutInstanceResponse,
+  CustomExtensionCalloutInstanceWithAttempts: rp.calloutInstanceWithAttemptsResponse,
+  CustomExtensionCalloutInstanceCollection: rp.calloutInstanceCollectionResponse,
+  CustomExtensionCalloutAttempt: rp.attemptResponse,
+  CustomExtensionCalloutAttemptCollection: rp.attemptCollectionResponse,
+  CustomExtensionCalloutReplay: rp.replayResponse,
+  CustomExtensionCalloutReplayCollection: rp.replayCollectionResponse,
+  CustomExtensionCalloutReplayItemCollection: rp.replayItemCollectionResponse,
   HeartbeatResult: r.heartbeatResponse,
   SigningSecret: r.signingSecretResponse,
   SigningSecretCreated: r.signingSecretCreatedResponse,

@@ -4,9 +4,11 @@ import {
   ApprovalsRepository,
   AssignmentsRepository,
   assertMigrated,
+  CalloutListingsRepository,
   CalloutsRepository,
   CatalogsRepository,
   createDataSource,
+  ReplaysRepository,
   DeliveryRepository,
   DirectoryRepository,
   ExpiryRepository,
@@ -47,6 +49,8 @@ const REPOSITORIES = [
   WaitingRepository,
   SigningSecretsRepository,
   DeliveryRepository,
+  CalloutListingsRepository,
+  ReplaysRepository,
   PagesRepository,
 ] as const;
 

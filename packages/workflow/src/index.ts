@@ -1,5 +1,6 @@
 export * from './actor';
 export * from './advance-request';
+export * from './callout-replays';
 export * from './cancel-request';
 export * from './capability-callbacks';
 export * from './deadlines';
@@ -8,6 +9,7 @@ export * from './endpoint-verification';
 export * from './extension-delivery';
 export * from './heartbeat-wait';
 export * from './record-callout-attempt';
+export * from './replay-completion';
 export * from './reprocess-request';
 export * from './request-advancer';
 export * from './resume-request';

@@ -3,6 +3,7 @@ import {
   CalloutsRepository,
   type CalloutRow,
   type EventInput,
+  ReplaysRepository,
   type RequestRow,
   RequestsRepository,
   type Tx,
@@ -12,12 +13,15 @@ import {
   isDomainError,
   isTerminal,
   policyOutcome,
+  reopenAfterReplay,
   type RequestSnapshot,
   STEP_STAGE,
 } from '@entitle/domain';
+import type { AfterCommit } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
-import { RequestAdvancer, snapshotOf } from './request-advancer';
+import { ReplayCompletion } from './replay-completion';
+import { RequestAdvancer, requestChanged, snapshotOf } from './request-advancer';
 import { UnitOfWork } from './unit-of-work';
 
 const PROCESS_EXPIRED = 'Process expired';
@@ -36,7 +40,14 @@ export class RecordCalloutAttempt {
     @Inject(RequestsRepository) private readonly requests: RequestsRepository,
     @Inject(CalloutsRepository) private readonly callouts: CalloutsRepository,
     @Inject(RequestAdvancer) private readonly advancer: RequestAdvancer,
+    @Inject(ReplaysRepository) private readonly replays: ReplaysRepository,
+    @Inject(ReplayCompletion) private readonly completion: ReplayCompletion,
   ) {}
+
+  /** The attempt belongs to a replay of the instance (SPEC-2 §9.3), not to its first delivery. */
+  private static inReplay(c: CalloutRow, attempt: number): boolean {
+    return c.replayFirstAttempt !== null && attempt >= c.replayFirstAttempt;
+  }
 
   /** A failed attempt that will be retried in `delayMs`; false when the attempt was already recorded. */
   async retry(c: CalloutRow, record: AttemptRecord, delayMs: number, traceparent?: string): Promise<boolean> {
@@ -67,6 +78,8 @@ export class RecordCalloutAttempt {
     traceparent?: string,
     capabilityTokenHash: Buffer | null = null,
   ): Promise<boolean> {
+    if (RecordCalloutAttempt.inReplay(c, record.attempt))
+      return this.finishReplay(c, record, verdict, traceparent, capabilityTokenHash);
     const movesOn = !(c.waits && verdict === 'delivered');
     return this.uow.run('recordCalloutOutcome', async (tx, after) => {
       // Lock order everywhere: the request row, then its callout instances.
@@ -108,6 +121,7 @@ export class RecordCalloutAttempt {
           httpStatus: record.httpStatus,
           attempt: record.attempt,
           detail: `the callout failed after ${record.attempt} attempt(s): ${record.error ?? 'no answer'}`,
+          errorCode: record.errorCode ?? null,
           requestorMessage: policy === 'continue' ? null : PROCESS_EXPIRED,
         });
       }
@@ -149,9 +163,157 @@ export class RecordCalloutAttempt {
           policyOutcome: policy === null ? (ended ? 'failed' : null) : policyOutcome(policy),
         });
       }
-      await this.advancer.persist(tx, after, ctx, next, events, traceparent);
+      const advanced = await this.advancer.persist(tx, after, ctx, next, events, traceparent);
+      if (
+        verdict === 'failed' &&
+        next.step === 'finished' &&
+        (next.state === 'deliveryFailed' || next.state === 'denied')
+      )
+        await this.callouts.recordEndedRequestVersion(tx, c.id, advanced.newVersion);
       return true;
     });
+  }
+
+  /**
+   * The outcome of a replayed callout (SPEC-2 §9.3). On success the instance is delivered and, if
+   * its failure had ended the request and nothing changed the request since the replay was
+   * accepted, the same commit reopens it: a wait stage waits again from now; a fail-closed
+   * launch-and-continue stage goes on to the next step. Otherwise only the delivery is recorded
+   * (no wait starts: nothing waits for it). On failure the instance is calloutFailed again and the
+   * request is unchanged. A bulk replay's item takes its result in the same commit.
+   */
+  private async finishReplay(
+    c: CalloutRow,
+    record: AttemptRecord,
+    verdict: 'delivered' | 'failed',
+    traceparent: string | undefined,
+    capabilityTokenHash: Buffer | null,
+  ): Promise<boolean> {
+    return this.uow.run('recordReplayOutcome', async (tx, after) => {
+      const request = c.requestId ? await this.requests.lock(tx, c.requestId) : undefined;
+      const reopen =
+        verdict === 'delivered' &&
+        request !== undefined &&
+        c.endedRequest &&
+        (request.state === 'deliveryFailed' || request.state === 'denied') &&
+        request.version === c.replayRequestVersion &&
+        request.version === c.endedRequestVersion;
+      const row =
+        verdict === 'delivered'
+          ? await this.callouts.recordDelivered(tx, c.id, record, capabilityTokenHash, reopen && c.waits)
+          : await this.callouts.recordFailed(tx, c.id, record);
+      if (!row) return false;
+      after.publish('callout.changed', {
+        calloutId: c.id,
+        requestId: c.requestId,
+        customExtensionId: c.customExtensionId,
+        stage: c.stage,
+        status: row.status,
+        sendState: row.sendState,
+        attempt: record.attempt,
+        httpStatus: record.httpStatus,
+        at: new Date().toISOString(),
+      });
+      if (c.replayId && c.sendTrigger === 'bulkReplay')
+        await this.finishReplayItem(
+          tx,
+          after,
+          c.replayId,
+          c.id,
+          verdict,
+          record.attempt - (c.replayFirstAttempt ?? 1) + 1,
+        );
+      if (!request) return true;
+      const base = {
+        requestId: request.id,
+        stage: c.stage,
+        customExtensionId: c.customExtensionId,
+        calloutInstanceId: c.id,
+        replayId: c.sendTrigger === 'bulkReplay' ? c.replayId : null,
+      };
+      const events: EventInput[] = [];
+      if (verdict === 'failed') {
+        if (record.attempt > (c.replayFirstAttempt ?? 1) || record.httpStatus !== null || record.error !== null)
+          events.push(attemptFailedEvent(c, record));
+        events.push({
+          ...base,
+          eventType: 'calloutFailed',
+          httpStatus: record.httpStatus,
+          attempt: record.attempt,
+          errorCode: record.errorCode ?? null,
+          detail: `the replayed callout failed after attempt ${record.attempt}: ${record.error ?? 'no answer'}; the request is unchanged`,
+        });
+        await this.requests.insertEvents(tx, events);
+        return true;
+      }
+      if (!reopen) {
+        const why = !c.endedRequest
+          ? 'its failure had not ended the request'
+          : 'the request changed after the replay was accepted, so it was not reopened';
+        events.push({
+          ...base,
+          eventType: 'calloutSent',
+          httpStatus: record.httpStatus,
+          attempt: record.attempt,
+          detail: `replayed callout delivered; ${why}`,
+        });
+        await this.requests.insertEvents(tx, events);
+        return true;
+      }
+      const reopened = reopenAfterReplay(snapshotOf(request), c.stage, { waits: c.waits, policy: c.onCalloutFailure });
+      events.push(
+        { ...base, eventType: 'calloutSent', httpStatus: record.httpStatus, attempt: record.attempt },
+        {
+          ...base,
+          eventType: 'requestReopened',
+          detail: `the replay of callout ${c.id} was delivered; the request its failure ended goes on`,
+          requestorMessage: c.waits ? WAITING : PROCESS_CONTINUES,
+        },
+      );
+      if (c.waits) {
+        events.push({
+          ...base,
+          eventType: 'waitingForCallback',
+          requestorMessage: WAITING,
+          deadlineAt: row.deadlineAt,
+          detail: `callback deadline ${row.deadlineAt ? new Date(row.deadlineAt).toISOString() : '?'}`,
+        });
+        const version = await this.requests.update(tx, request.id, request.version, reopened, { wakeAfterMs: null });
+        if (version === undefined) throw new Error(`request ${request.id} changed under its lock`);
+        await this.requests.clearCompleted(tx, request.id);
+        await this.requests.insertEvents(tx, events);
+        after.publish('request.changed', requestChanged(request.id, reopened, version, traceparent));
+        return true;
+      }
+      const ctx = await this.requests.lockContext(tx, request.id);
+      if (!ctx) return true;
+      await this.advancer.persist(tx, after, ctx, reopened, events, traceparent);
+      await this.requests.clearCompleted(tx, request.id);
+      return true;
+    });
+  }
+
+  /**
+   * A bulk replay's item took its result; the replay completes with its last item (once, under the
+   * replay row's lock, whichever dispatcher finishes it), and its extensions record replayCompleted.
+   */
+  private async finishReplayItem(
+    tx: Tx,
+    after: AfterCommit,
+    replayId: string,
+    instanceId: string,
+    verdict: 'delivered' | 'failed',
+    attempts: number,
+  ): Promise<void> {
+    const recorded = await this.replays.finishItem(
+      tx,
+      replayId,
+      instanceId,
+      verdict === 'delivered' ? 'succeeded' : 'failed',
+      null,
+      Math.max(1, attempts),
+    );
+    if (recorded) await this.completion.completeIfDone(tx, after, replayId);
   }
 
   /**
@@ -198,5 +360,6 @@ function attemptFailedEvent(c: CalloutRow, record: AttemptRecord): EventInput {
     httpStatus: record.httpStatus,
     attempt: record.attempt,
     detail: record.error,
+    errorCode: record.errorCode ?? null,
   };
 }

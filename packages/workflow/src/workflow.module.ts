@@ -11,6 +11,8 @@ import { DeadlineBatches } from './deadlines';
 import { DecideApproval } from './decide-approval';
 import { EndpointVerifications } from './endpoint-verification';
 import { ExtensionDelivery } from './extension-delivery';
+import { CalloutReplays } from './callout-replays';
+import { ReplayCompletion } from './replay-completion';
 import { RecordCalloutAttempt } from './record-callout-attempt';
 import { ReprocessRequest } from './reprocess-request';
 import { RequestAdvancer } from './request-advancer';
@@ -34,6 +36,8 @@ const USE_CASES = [
   SigningSecrets,
   ExtensionDelivery,
   EndpointVerifications,
+  ReplayCompletion,
+  CalloutReplays,
 ];
 
 /** Every use case, for whichever app runs it; they need the database, queues and event bus modules. */

@@ -98,7 +98,12 @@ export class DeliveryGate implements OnApplicationShutdown {
         pausedUntil: x.pausedUntil,
         pendingVerification: x.pendingVerification,
         maximumDeliveryDurationSeconds: config.maximumDeliveryDurationSeconds,
-        callout: { id: c.id, createdAt: new Date(c.createdAt), waits: c.waits, policy: c.onCalloutFailure },
+        callout: {
+          id: c.id,
+          createdAt: new Date(c.replayAcceptedAt ?? c.createdAt),
+          waits: c.waits,
+          policy: c.onCalloutFailure,
+        },
         now: new Date(x.now),
       });
       if (v.kind === 'fail') {
@@ -126,7 +131,8 @@ export class DeliveryGate implements OnApplicationShutdown {
     if (
       x &&
       (!x.isEnabled ||
-        new Date(c.createdAt).getTime() + config.maximumDeliveryDurationSeconds * 1000 <= new Date(x.now).getTime())
+        new Date(c.replayAcceptedAt ?? c.createdAt).getTime() + config.maximumDeliveryDurationSeconds * 1000 <=
+          new Date(x.now).getTime())
     ) {
       const code = x.isEnabled ? 'deliveryDurationExceeded' : 'extensionDisabled';
       await this.extensions.failNotSent(c, code, NOT_SENT_DETAIL[code], c.traceparent ?? undefined);

@@ -3,21 +3,29 @@ import { DeliveryRepository } from '@entitle/db';
 import { circuitGaugeValue, deliveryConfigurationOf, releasePerSecond, releaseTurn } from '@entitle/domain';
 import { APP_CONFIG, MetricsService, QueueProducer, ReadinessService, TickService } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
-import { ExtensionDelivery } from '@entitle/workflow';
+import { CalloutReplays, ExtensionDelivery } from '@entitle/workflow';
 import { Inject, Injectable } from '@nestjs/common';
 import { DeliveryGate } from './delivery-gate';
 import { OperationsNotifier } from './operations-notifier';
 
 const BATCH = 100;
 
-type Kind = 'breaker' | 'held' | 'release' | 'notices';
+/**
+ * Bulk-replay items taken per tick and replica. One batch per tick, not repeated: what is taken
+ * goes to the callouts queue, where each extension's limits pace it, so taking faster would only
+ * grow the queue (and Redis) ahead of what the limits let through.
+ */
+const REPLAY_BATCH = 200;
+
+type Kind = 'breaker' | 'held' | 'release' | 'notices' | 'replay';
 
 /**
  * What time does to extensions' deliveries (SPEC-2 §9.5, §9.6), every TICK_INTERVAL_MS in each
  * dispatcher replica: open circuits whose probe time came turn half-open and get their one probe;
  * circuits unhealthy for disableAfter are disabled; held callouts of a disabled extension, or past
  * maximumDeliveryDuration, fail; held callouts of a closed, unpaused extension are released oldest
- * first at the extension's pace; operational notices go out. Every change is a guarded update or
+ * first at the extension's pace; operational notices go out; running bulk replays hand their
+ * next items to the callouts queue. Every change is a guarded update or
  * a claim that skips rows another replica holds, so replicas share the work and act once.
  * Also the gauges `entitle_extension_circuit_state` and `entitle_callouts_held`, read at scrape.
  */
@@ -26,6 +34,7 @@ export class DeliveryTicker extends TickService<number, Kind> {
   constructor(
     @Inject(DeliveryRepository) private readonly delivery: DeliveryRepository,
     @Inject(ExtensionDelivery) private readonly extensions: ExtensionDelivery,
+    @Inject(CalloutReplays) private readonly replays: CalloutReplays,
     @Inject(DeliveryGate) private readonly gate: DeliveryGate,
     @Inject(OperationsNotifier) private readonly notifier: OperationsNotifier,
     @Inject(QueueProducer) private readonly queues: QueueProducer,
@@ -39,7 +48,7 @@ export class DeliveryTicker extends TickService<number, Kind> {
         intervalMs: config.tickIntervalMs,
         metric: 'delivery',
         items: 'Breaker transitions, held callouts failed or released, and notices sent by the dispatcher',
-        kinds: ['breaker', 'held', 'release', 'notices'],
+        kinds: ['breaker', 'held', 'release', 'notices', 'replay'],
       },
       readiness,
       metrics,
@@ -74,6 +83,9 @@ export class DeliveryTicker extends TickService<number, Kind> {
     n += await this.pass('held', BATCH, () => this.failHeld());
     n += await this.pass('release', BATCH, () => this.release());
     n += await this.pass('notices', BATCH, () => this.notifier.deliverDue(BATCH));
+    n += await this.pass('replay', REPLAY_BATCH, async () =>
+      Math.min(await this.replays.takeItems(REPLAY_BATCH), REPLAY_BATCH - 1),
+    );
     return n;
   }
 

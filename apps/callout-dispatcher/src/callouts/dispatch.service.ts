@@ -1,8 +1,8 @@
-import { CalloutSender, CalloutSigner } from '@entitle/callout';
+import { CalloutSender, CalloutSigner, targetHostOf } from '@entitle/callout';
 import type { AppConfig } from '@entitle/config';
 import { type AttemptRecord, CalloutsRepository, type CalloutRow } from '@entitle/db';
 import { CapabilityTokens } from '@entitle/identity';
-import { DEFAULT_BACKOFF, judgeAttempt, parseRetryAfter, retryDelayMs } from '@entitle/domain';
+import { attemptErrorCode, DEFAULT_BACKOFF, judgeAttempt, parseRetryAfter, retryDelayMs } from '@entitle/domain';
 import { APP_CONFIG, PermanentJobError } from '@entitle/platform';
 import { RecordCalloutAttempt } from '@entitle/workflow';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
@@ -40,6 +40,7 @@ export class DispatchService implements OnApplicationShutdown {
     // Every send checks the target again, on the addresses it resolves to (SSRF guard).
     this.sender = new CalloutSender({
       targets: { production: config.isProduction, allowedHosts: config.calloutAllowedHosts },
+      captureBytes: config.calloutResponseCaptureBytes,
     });
   }
 
@@ -106,6 +107,13 @@ export class DispatchService implements OnApplicationShutdown {
           .filter((e) => e !== null)
           .join('; ') || null,
       clientRequestId: res.clientRequestId,
+      errorCode: attemptErrorCode({ httpStatus: res.httpStatus, failure: res.failureKind }),
+      ...(res.notSent ? { outcome: 'notSent' } : {}),
+      retryAfterSeconds: judged === 'success' || retryAfterSeconds === undefined ? null : Math.ceil(retryAfterSeconds),
+      targetHost: targetHostOf(c.targetUrl),
+      signatureKeyIds: res.signatureKeyIds ?? [],
+      responseHeaders: res.responseHeaders ?? null,
+      responseBodyExcerpt: res.responseBodyExcerpt ?? null,
       ...(control.aborted ? { outcome: 'abortedByReceiver', errorCode: 'abortedByReceiver' } : {}),
       ...(control.retryAfterTooLong ? { outcome: 'failed', errorCode: 'retryAfterTooLong' } : {}),
       ...(pass.isProbe ? { isCircuitProbe: true } : {}),

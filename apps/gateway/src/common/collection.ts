@@ -197,7 +197,7 @@ export function collection(
   config: AppConfig,
   context: string,
   items: Array<Record<string, unknown>>,
-  next: PageCursor | undefined,
+  next: PageCursor | string | undefined,
   select?: readonly string[],
 ): Record<string, unknown> {
   const body: Record<string, unknown> = {
@@ -206,7 +206,9 @@ export function collection(
   };
   if (next) {
     const url = new URL(req.url, 'http://local');
-    url.searchParams.set('$skiptoken', Buffer.from(JSON.stringify(next)).toString('base64url'));
+    // A string is a token its listing encoded itself (bound to its filter and order).
+    const token = typeof next === 'string' ? next : Buffer.from(JSON.stringify(next)).toString('base64url');
+    url.searchParams.set('$skiptoken', token);
     body['@odata.nextLink'] = `${config.publicBaseUrl}${url.pathname}${url.search}`;
   }
   return body;

@@ -10,6 +10,10 @@ export function statusOf(code: DomainErrorCode): number {
     case 'InsecureEndpoint':
     case 'UnauthenticatedEndpoint':
     case 'InvalidSigningSecret':
+    case 'InvalidFilter':
+    case 'InvalidOrderBy':
+    case 'InvalidSkipToken':
+    case 'ReplayTooLarge':
       return 400;
     case 'InvalidAuthenticationToken':
     case 'InvalidCallbackToken':
@@ -28,6 +32,15 @@ export function statusOf(code: DomainErrorCode): number {
     case 'TooManySigningSecrets':
     case 'LastSigningSecret':
     case 'VerificationNotRequired':
+    case 'NotReplayable':
+    case 'ReplayInProgress':
+    case 'ExtensionDisabled':
+    case 'ExtensionDeleted':
+    case 'RequestMovedOn':
+    case 'NothingToReplay':
+    case 'CountMismatch':
+    case 'ReplayExpired':
+    case 'ReplayFinished':
       return 409;
     case 'CallbackTokenSuperseded':
     case 'CallbackTokenExpired':

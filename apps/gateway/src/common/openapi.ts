@@ -16,7 +16,7 @@ import {
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 type ErrorStatus = 400 | 401 | 403 | 404 | 409 | 410 | 429 | 503;
-type ODataOption = '$top' | '$skiptoken' | '$filter' | '$select' | '$expand';
+type ODataOption = '$top' | '$skiptoken' | '$filter' | '$select' | '$orderby' | '$expand';
 
 const ERROR_DESCRIPTIONS: Record<ErrorStatus | 413 | 415, string> = {
   400: 'Bad input: the message names the field and the rule. Nothing was written.',
@@ -47,6 +47,10 @@ const ODATA: Record<Exclude<ODataOption, '$expand'>, { description: string; sche
     description: 'OData filter: eq, ne, gt, ge, lt, le, and, or, not, contains(), startswith(), endswith().',
     schema: { type: 'string' },
   },
+  $orderby: {
+    description: 'Sort order; where offered, only the values the operation names.',
+    schema: { type: 'string' },
+  },
   $select: {
     description: 'Comma-separated properties to return (id and @odata.type always come back); the rest are left out.',
     schema: { type: 'string' },
@@ -59,7 +63,7 @@ export interface GraphOperationSpec {
   summary: string;
   description?: string;
   /** The success status this operation answers with. */
-  status: 200 | 201 | 204;
+  status: 200 | 201 | 202 | 204;
   /** The success body's schema (none for 204). */
   returns?: ResponseSchemaName;
   /** The request body's schema, in JSON unless `form`. */
@@ -122,7 +126,9 @@ export function GraphOperation(spec: GraphOperationSpec): MethodDecorator {
       }),
     );
   }
-  const success = { 200: 'OK', 201: 'Created', 204: 'Done; no body.' }[spec.status];
+  const success = { 200: 'OK', 201: 'Created', 202: 'Accepted; it goes on after the answer.', 204: 'Done; no body.' }[
+    spec.status
+  ];
   decorators.push(
     spec.returns
       ? ApiResponse({ status: spec.status, description: success, schema: ref(spec.returns) })

@@ -7,6 +7,7 @@ import { DeliveryOperations1764600000000 } from './1764600000000-delivery-operat
 import { Waits1764700000000 } from './1764700000000-waits';
 import { DeliveryControl1764760000000 } from './1764760000000-delivery-control';
 import { SignaturesVerification1764800000000 } from './1764800000000-signatures-verification';
+import { DeliveryReplay1764900000000 } from './1764900000000-delivery-replay';
 import { VerificationChallenges1764910000000 } from './1764910000000-verification-challenges';
 import { PeoplePages1764920000000 } from './1764920000000-people-pages';
 
@@ -21,6 +22,7 @@ export const MIGRATIONS = [
   Waits1764700000000,
   DeliveryControl1764760000000,
   SignaturesVerification1764800000000,
+  DeliveryReplay1764900000000,
   VerificationChallenges1764910000000,
   PeoplePages1764920000000,
 ];

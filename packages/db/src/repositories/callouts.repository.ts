@@ -16,6 +16,15 @@ export interface AttemptRecord {
   errorCode?: string | null;
   /** The half-open circuit's probe (SPEC-2 §9.5). */
   isCircuitProbe?: boolean;
+  /** The answer's Retry-After, in seconds, when it had a usable one. */
+  retryAfterSeconds?: number | null;
+  /** Host (and a non-default port) only: a Logic App URL's query carries its SAS `sig`. */
+  targetHost?: string | null;
+  /** The signing keys whose signatures the request carried. */
+  signatureKeyIds?: readonly string[];
+  /** The kept response headers (content-type, retry-after, webhook-delivery, x-ms-workflow-run-id). */
+  responseHeaders?: Readonly<Record<string, string>> | null;
+  responseBodyExcerpt?: string | null;
 }
 
 /**
@@ -74,13 +83,27 @@ export class CalloutsRepository {
     return one<CalloutRow>(tx, `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.id = $1 FOR UPDATE`, [id]);
   }
 
-  private async insertAttempt(tx: Tx, id: string, a: AttemptRecord): Promise<void> {
+  /**
+   * Records the attempt after its instance's guarded update, in the same transaction: the keys the
+   * listings filter on (extension, catalog, request, stage) are copied from the instance row, and
+   * the trigger follows the instance's current replay (its first attempt carries the replay's
+   * trigger; the retries within it are automatic retries). Nothing of the request is stored.
+   */
+  private async insertAttempt(tx: Tx, id: string, a: AttemptRecord, outcome: string): Promise<void> {
     await preparedOne(
       tx,
       'callouts.insertAttempt',
       `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id,
-                                     outcome, error_code, is_circuit_probe)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
+                                     outcome, error_code, is_circuit_probe, custom_extension_id, catalog_id, request_id, stage,
+                                     trigger, replay_id, retry_after_seconds, next_attempt_at, target_host, signature_key_ids,
+                                     response_headers, response_body_excerpt)
+       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, c.custom_extension_id, c.catalog_id, c.request_id, c.stage,
+              CASE WHEN c.replay_first_attempt IS NOT NULL AND $2 = c.replay_first_attempt THEN c.send_trigger
+                   WHEN $2 = 1 THEN 'initial' ELSE 'automaticRetry' END,
+              CASE WHEN c.send_trigger = 'bulkReplay' AND $2 >= c.replay_first_attempt THEN c.replay_id END,
+              $11, CASE WHEN $8 = 'failedWillRetry' THEN c.next_attempt_at END, $12, $13, $14, $15
+         FROM callout_instances c WHERE c.id = $1
+       ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
       [
         id,
         a.attempt,
@@ -89,9 +112,14 @@ export class CalloutsRepository {
         a.latencyMs,
         a.error,
         a.clientRequestId,
-        a.outcome ?? null,
-        a.errorCode ?? null,
+        outcome,
+        outcome === 'succeeded' ? null : (a.errorCode ?? null),
         a.isCircuitProbe === true,
+        a.retryAfterSeconds ?? null,
+        a.targetHost ?? null,
+        [...(a.signatureKeyIds ?? [])],
+        a.responseHeaders ? JSON.stringify(a.responseHeaders) : null,
+        a.responseBodyExcerpt ?? null,
       ],
     );
   }
@@ -109,29 +137,42 @@ export class CalloutsRepository {
     id: string,
     a: AttemptRecord,
     capabilityTokenHash: Buffer | null = null,
+    startWait = true,
   ): Promise<CalloutRow | undefined> {
+    // A replayed wait whose request went on by policy meanwhile is only delivered: no wait starts.
+    const w = startWait ? 'c.waits' : 'false';
     const row = await preparedOne<CalloutRow>(
       tx,
-      'callouts.recordDelivered',
+      startWait ? 'callouts.recordDelivered' : 'callouts.recordDelivered.noWait',
       `UPDATE callout_instances c SET send_state = 'sent', attempt_count = $2, last_http_status = $3, last_error = NULL,
               next_attempt_at = NULL, modified_at = now(), last_attempt_at = $5, error_code = NULL,
-              wait_generation = c.wait_generation + CASE WHEN c.waits THEN 1 ELSE 0 END,
-              wait_started_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) END,
+              external_correlation_id = COALESCE($6, c.external_correlation_id),
+              status = CASE WHEN c.status = 'calloutFailed' THEN CASE WHEN ${w} THEN 'waitingForCallback' ELSE 'calloutSent' END
+                            ELSE c.status END,
+              wait_generation = c.wait_generation + CASE WHEN ${w} THEN 1 ELSE 0 END,
+              wait_started_at = CASE WHEN ${w} THEN date_trunc('milliseconds', now()) END,
               wait_ended_at = NULL,
-              deadline_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) + make_interval(secs => c.callback_timeout_seconds) END,
-              heartbeat_deadline_at = CASE WHEN c.waits AND c.heartbeat_timeout_seconds IS NOT NULL
+              deadline_at = CASE WHEN ${w} THEN date_trunc('milliseconds', now()) + make_interval(secs => c.callback_timeout_seconds) END,
+              heartbeat_deadline_at = CASE WHEN ${w} AND c.heartbeat_timeout_seconds IS NOT NULL
                                            THEN date_trunc('milliseconds', now()) + make_interval(secs => c.heartbeat_timeout_seconds) END,
-              hard_deadline_at = CASE WHEN c.waits
+              hard_deadline_at = CASE WHEN ${w}
                                       THEN date_trunc('milliseconds', now()) + make_interval(secs => COALESCE(c.maximum_duration_seconds, c.callback_timeout_seconds)) END,
-              wait_due_at = CASE WHEN c.waits THEN date_trunc('milliseconds', now()) + make_interval(secs => LEAST(c.callback_timeout_seconds,
+              wait_due_at = CASE WHEN ${w} THEN date_trunc('milliseconds', now()) + make_interval(secs => LEAST(c.callback_timeout_seconds,
                                    COALESCE(c.heartbeat_timeout_seconds, c.callback_timeout_seconds),
                                    COALESCE(c.maximum_duration_seconds, c.callback_timeout_seconds))) END,
-              capability_token_hash = CASE WHEN c.waits THEN $4::bytea END
+              capability_token_hash = CASE WHEN ${w} THEN $4::bytea END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
         RETURNING ${CALLOUT_COLUMNS}`,
-      [id, a.attempt, a.httpStatus, capabilityTokenHash, a.startedAt],
+      [
+        id,
+        a.attempt,
+        a.httpStatus,
+        capabilityTokenHash,
+        a.startedAt,
+        a.responseHeaders?.['x-ms-workflow-run-id'] ?? null,
+      ],
     );
-    if (row) await this.insertAttempt(tx, id, a);
+    if (row) await this.insertAttempt(tx, id, a, 'succeeded');
     return row;
   }
 
@@ -146,7 +187,7 @@ export class CalloutsRepository {
         RETURNING ${CALLOUT_COLUMNS}`,
       [id, a.attempt, a.httpStatus, a.error, msInterval(retryInMs)],
     );
-    if (row) await this.insertAttempt(tx, id, a);
+    if (row) await this.insertAttempt(tx, id, a, 'failedWillRetry');
     return row;
   }
 
@@ -163,8 +204,55 @@ export class CalloutsRepository {
         RETURNING ${CALLOUT_COLUMNS}`,
       [id, a.attempt, a.httpStatus, a.error, a.errorCode ?? null, a.startedAt],
     );
-    if (row) await this.insertAttempt(tx, id, a);
+    if (row) await this.insertAttempt(tx, id, a, a.outcome ?? 'failed');
     return row;
+  }
+
+  /**
+   * A replay was accepted (SPEC-2 §9.3): the same instance goes back to sending, its attempts
+   * continuing the numbering, to the extension's current endpoint, authentication and timeout, with
+   * automatic retries per its current maximumRetries. Guarded on a failed delivery, so two replays
+   * racing take it once. Answers the instance as it now is, or undefined when it was not failed.
+   */
+  async acceptReplay(
+    tx: Tx,
+    id: string,
+    r: {
+      trigger: 'manualReplay' | 'bulkReplay';
+      replayId: string | null;
+      requestVersion: number | null;
+      targetUrl: string;
+      endpoint: Record<string, unknown>;
+      authentication: Record<string, unknown>;
+      timeoutMs: number;
+      maximumRetries: number;
+    },
+  ): Promise<CalloutRow | undefined> {
+    return one<CalloutRow>(
+      tx,
+      `UPDATE callout_instances c SET send_state = 'sending', send_trigger = $2, replay_id = $3, replay_request_version = $4,
+              replay_first_attempt = c.attempt_count + 1, max_attempts = c.attempt_count + 1 + $9,
+              replay_count = c.replay_count + 1, next_attempt_at = now(), replay_accepted_at = now(), held_reason = NULL, modified_at = now(),
+              target_url = $5, endpoint = $6, authentication = $7, timeout_ms = $8
+        WHERE c.id = $1 AND c.status = 'calloutFailed' AND c.send_state = 'failed'
+        RETURNING ${CALLOUT_COLUMNS}`,
+      [
+        id,
+        r.trigger,
+        r.replayId,
+        r.requestVersion,
+        r.targetUrl,
+        JSON.stringify(r.endpoint),
+        JSON.stringify(r.authentication),
+        r.timeoutMs,
+        r.maximumRetries,
+      ],
+    );
+  }
+
+  /** The request version this instance's failure left its request at (a replay reopens only that). */
+  async recordEndedRequestVersion(tx: Tx, id: string, version: number): Promise<void> {
+    await tx.query(`UPDATE callout_instances SET ended_request_version = $2 WHERE id = $1`, [id, version]);
   }
 
   /** A resume took effect: the instance has its answer (the caller holds the request's lock). */

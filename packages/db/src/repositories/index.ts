@@ -4,6 +4,8 @@ export * from './access-packages.repository';
 export * from './approvals.repository';
 export * from './assignments.repository';
 export * from './callouts.repository';
+export * from './callout-listings.repository';
+export * from './replays.repository';
 export * from './directory.repository';
 export * from './events.repository';
 export * from './expiry.repository';

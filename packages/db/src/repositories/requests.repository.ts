@@ -297,6 +297,11 @@ export class RequestsRepository {
     };
   }
 
+  /** A replay reopened the request (SPEC-2 §9.3): it has not completed any more. */
+  async clearCompleted(tx: Tx, id: string): Promise<void> {
+    await tx.query(`UPDATE assignment_requests SET completed_at = NULL WHERE id = $1 AND step <> 'finished'`, [id]);
+  }
+
   /** Locks just the request row (no joins) for events that do not plan: outcomes, resumes, cancels. */
   async lock(tx: Tx, id: string): Promise<RequestRow | undefined> {
     return preparedOne<RequestRow>(

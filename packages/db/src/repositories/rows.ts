@@ -110,6 +110,12 @@ export interface CalloutRow {
   progressDetail: string | null;
   capabilityTokenHash: Buffer | null;
   policyOutcome: 'continued' | 'denied' | 'failed' | null;
+  /** The request version this instance's failure left its request at (a replay reopens only that). */
+  endedRequestVersion: number | null;
+  /** The attempt number the current replay began at; null if never replayed. */
+  replayFirstAttempt: number | null;
+  /** When the current replay was accepted: its maximumDeliveryDuration counts from then. */
+  replayAcceptedAt: Date | null;
   detail: string | null;
   externalCorrelationId: string | null;
   resumeFingerprint: string | null;
@@ -160,4 +166,31 @@ export interface AttemptRow {
   latencyMs: number;
   error: string | null;
   clientRequestId: string;
+}
+
+/** One attempt as listed (SPEC-2 §9.1). */
+export interface AttemptResourceRow {
+  id: string;
+  calloutInstanceId: string;
+  customExtensionId: string | null;
+  catalogId: string | null;
+  requestId: string | null;
+  stage: string | null;
+  attempt: number;
+  trigger: string;
+  replayId: string | null;
+  isCircuitProbe: boolean;
+  startedAt: Date;
+  latencyMs: number;
+  outcome: string | null;
+  httpStatus: number | null;
+  errorCode: string | null;
+  error: string | null;
+  retryAfterSeconds: number | null;
+  nextAttemptAt: Date | null;
+  clientRequestId: string;
+  targetHost: string | null;
+  signatureKeyIds: string[];
+  responseHeaders: Record<string, string> | null;
+  responseBodyExcerpt: string | null;
 }

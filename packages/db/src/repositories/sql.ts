@@ -25,7 +25,9 @@ export const CALLOUT_COLUMNS = `
   c.heartbeat_deadline_at AS "heartbeatDeadlineAt", c.hard_deadline_at AS "hardDeadlineAt", c.wait_due_at AS "waitDueAt",
   c.wait_ended_at AS "waitEndedAt", c.last_heartbeat_at AS "lastHeartbeatAt", c.heartbeat_count AS "heartbeatCount",
   c.extended_count AS "extendedCount", c.progress_detail AS "progressDetail",
-  c.capability_token_hash AS "capabilityTokenHash", c.policy_outcome AS "policyOutcome"`;
+  c.capability_token_hash AS "capabilityTokenHash", c.policy_outcome AS "policyOutcome",
+  c.ended_request_version AS "endedRequestVersion", c.replay_first_attempt AS "replayFirstAttempt",
+  c.replay_accepted_at AS "replayAcceptedAt"`;
 
 /** Postgres interval literal for a number of milliseconds. */
 export function msInterval(ms: number): string {

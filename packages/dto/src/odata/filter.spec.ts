@@ -21,7 +21,8 @@ function errorOf(text: string, s: FilterSchema = schema): DomainError {
   } catch (err) {
     expect(err).toBeInstanceOf(DomainError);
     const e = err as DomainError;
-    expect(e.code).toBe('BadRequest');
+    // An unknown property is InvalidFilter (SPEC-2 conventions); every other refusal is BadRequest.
+    expect(e.code).toBe(e.message.includes('is not filterable here') ? 'InvalidFilter' : 'BadRequest');
     expect(e.message.startsWith('$filter: ')).toBe(true);
     return e;
   }

@@ -391,7 +391,11 @@ class Parser {
     const found = this.names.find((n) => n.toLowerCase() === lower);
     if (found !== undefined) return found;
     const list = this.names.length > 0 ? this.names.join(', ') : '(none)';
-    throw bad(`property '${clip(tok.raw)}' is not filterable here; filterable properties: ${list}`);
+    // SPEC-2 conventions: an unknown property has its own code, InvalidFilter (still a 400).
+    throw new DomainError(
+      'InvalidFilter',
+      `$filter: property '${clip(tok.raw)}' is not filterable here; filterable properties: ${list}`,
+    );
   }
 
   private definition(property: string): FilterableProperty {
