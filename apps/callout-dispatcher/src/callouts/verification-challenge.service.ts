@@ -76,7 +76,10 @@ export class VerificationChallengeService implements OnApplicationShutdown {
     } finally {
       await this.gate.release(x.id, pass);
     }
-    const result = judgeChallenge({ httpStatus: res.httpStatus, body: res.responseBodyExcerpt, error: res.error }, value);
+    const result = judgeChallenge(
+      { httpStatus: res.httpStatus, body: res.responseBodyExcerpt, error: res.error },
+      value,
+    );
     const kind = await this.verifications.recordOutcome(x.id, challengeId, planned.target, result, {
       startedAt: res.startedAt,
       latencyMs: res.latencyMs,
