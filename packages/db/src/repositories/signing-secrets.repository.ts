@@ -52,7 +52,11 @@ export class SigningSecretsRepository {
     await tx.query(`SELECT id FROM custom_extensions WHERE id = $1 FOR UPDATE`, [extensionId]);
     return rows<SigningSecretRow>(
       tx,
-      `SELECT ${COLUMNS} FROM signing_secrets s WHERE s.custom_extension_id = $1 AND s.state <> 'retired'
+      // A retiring secret past its retire_at is retired already (it no longer signs, and lists as
+      // retired) even before the reaper's pass marks it so: it must not count against the limit.
+      `SELECT ${COLUMNS} FROM signing_secrets s
+        WHERE s.custom_extension_id = $1
+          AND (s.state = 'active' OR (s.state = 'retiring' AND s.retire_at > now()))
         ORDER BY s.created_at DESC`,
       [extensionId],
     );
