@@ -256,6 +256,39 @@ describe('people’s pages: my requests and pending approvals', () => {
     await ctx.close();
   });
 
+  it('a change between the render and the opening of the live stream still reaches the open page', async () => {
+    const yuri = await user('Yuri');
+    const sc = await scenario();
+    const ctx = await context();
+    const page = await ctx.newPage();
+    await signIn(page, yuri.upn);
+    const id = await ask(yuri, sc);
+    // The page renders while the request waits; its live stream is held back until the request has
+    // been resumed and delivered, so every change is announced before anyone follows it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    await page.route('**/myaccess/events', async (route) => {
+      await held;
+      // A stream of a page already navigated away from has nothing left to continue.
+      await route.continue().catch(() => undefined);
+    });
+    const row = page.locator(`li[data-request="${id}"]`);
+    await eventually(
+      async () => {
+        await page.goto(`${gw()}/myaccess/requests`);
+        await row.getByText(WAITING).waitFor({ timeout: 1_000 });
+      },
+      { timeoutMs: 20_000, what: 'the waiting request on the list' },
+    );
+    await resume(sc.hook, id, 'done');
+    // Settled: no later transition is left to announce itself once the stream opens.
+    await eventually(async () => expect(await stateOf(id)).toBe('delivered'), { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    release();
+    await row.getByText(CONTINUES).waitFor({ timeout: 5_000 });
+    await ctx.close();
+  });
+
   it('live on any replica: a page open on a second gateway shows a change made through the first', async () => {
     const zoe = await user('Zoe');
     const sc = await scenario();

@@ -318,10 +318,12 @@ export class MyAccessController {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    raw.write('retry: 2000\n: connected\n\n');
+    // Followed before the first byte is sent: a page that refreshes when its stream opens then
+    // misses nothing that changed between its render and its subscription.
     const stop = this.live.follow(user.id, (requestId) =>
       raw.write(`event: change\ndata: ${JSON.stringify({ requestId })}\n\n`),
     );
+    raw.write('retry: 2000\n: connected\n\n');
     const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
     req.raw.on('close', () => {
       clearInterval(ping);

@@ -371,8 +371,9 @@ button,.button{display:inline-block;margin-top:.8rem;padding:.45rem 1rem;border-
 `;
 
 /**
- * The one script: live updates. It follows the user's feed and, when something of theirs changed,
- * fetches the same page again and swaps its main content, unless a form on it is being filled in.
+ * The one script: live updates. It follows the user's feed and, when something of theirs changed
+ * (or the feed has just opened), fetches the same page again and swaps its main content, unless a
+ * form on it is being filled in.
  */
 export const LIVE_JS = `(function () {
   var main = document.getElementById('main');
@@ -393,7 +394,11 @@ export const LIVE_JS = `(function () {
       })
       .catch(function () {});
   }
+  function soon() { clearTimeout(timer); timer = setTimeout(refresh, 150); }
   var events = new EventSource('/myaccess/events');
-  events.addEventListener('change', function () { clearTimeout(timer); timer = setTimeout(refresh, 150); });
+  events.addEventListener('change', soon);
+  // The stream follows from when it opens: what changed between the page's render and then (or
+  // while a dropped stream reconnected) was never announced, so every open loads the page once more.
+  events.addEventListener('open', soon);
 })();
 `;
