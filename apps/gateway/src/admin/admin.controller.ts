@@ -158,8 +158,9 @@ export class AdminController {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    raw.write(': connected\n\n');
+    // Subscribed before the first byte: the page's load on open then misses nothing.
     const unsubscribe = this.hub.subscribe((e) => raw.write(`event: message\ndata: ${JSON.stringify(e)}\n\n`));
+    raw.write(': connected\n\n');
     const ping = setInterval(() => raw.write(': ping\n\n'), 15_000);
     req.raw.on('close', () => {
       clearInterval(ping);

@@ -84,9 +84,11 @@ export function waitingPage(user: string, csrf: string): string {
   $('catalog').onchange = () => load(false); $('extension').onchange = () => load(false); $('more').onclick = () => load(true);
   let pending = null;
   const events = new EventSource('/admin/api/events');
-  events.onopen = () => { $('live').textContent = 'live'; };
+  const soon = () => { clearTimeout(pending); pending = setTimeout(() => load(false), 150); };
+  // Every (re)open loads once more: what changed before the stream followed was never announced.
+  events.onopen = () => { $('live').textContent = 'live'; soon(); };
   events.onerror = () => { $('live').textContent = 'reconnecting…'; };
-  events.onmessage = () => { clearTimeout(pending); pending = setTimeout(() => load(false), 150); };
+  events.onmessage = soon;
   setInterval(render, 1000);
   load(false);
   </script></body></html>`;
