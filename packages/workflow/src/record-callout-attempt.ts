@@ -3,6 +3,7 @@ import {
   CalloutsRepository,
   type CalloutRow,
   type EventInput,
+  type RecordedCallout,
   ReplaysRepository,
   type RequestRow,
   RequestsRepository,
@@ -323,7 +324,7 @@ export class RecordCalloutAttempt {
   private async waitBegan(
     tx: Tx,
     c: CalloutRow,
-    row: CalloutRow,
+    row: RecordedCallout,
     request: RequestRow,
     events: EventInput[],
   ): Promise<void> {

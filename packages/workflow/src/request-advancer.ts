@@ -183,15 +183,20 @@ export class RequestAdvancer {
         }
       }
     }
-    await this.requests.insertCallouts(tx, callouts);
     // The plan always ends parked (a callout or approval under way) or finished, so nothing is left
     // for the request worker: wake_at is cleared (a callout still sending is the dispatcher's to
-    // reconcile, by its next_attempt_at).
-    const newVersion = await this.requests.update(tx, requestId, ctx.request.version, plan.next, {
-      wakeAfterMs: null,
-    });
+    // reconcile, by its next_attempt_at). The update, the new instances and the history are one
+    // statement.
+    const newVersion = await this.requests.advance(
+      tx,
+      requestId,
+      ctx.request.version,
+      plan.next,
+      { wakeAfterMs: null },
+      callouts,
+      events,
+    );
     if (newVersion === undefined) throw new Error(`request ${requestId} changed under its lock`);
-    await this.requests.insertEvents(tx, events);
     for (const c of callouts) {
       after.enqueue(
         calloutsQueue,

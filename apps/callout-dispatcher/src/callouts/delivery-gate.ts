@@ -84,9 +84,14 @@ export class DeliveryGate implements OnApplicationShutdown {
   /**
    * Before an attempt of `c`: a Pass to send, or 'stopped' when the gate decided without sending
    * (held, failed, or the row was stale). Throws DelayedError when the job was sent back to wait.
+   * `x` is the extension's delivery state, read with `c` in one statement (undefined: it is gone).
    */
-  async beforeCallout(c: CalloutRow, attempt: number, ctx: JobContext | undefined): Promise<Pass | 'stopped'> {
-    const x = await this.delivery.find(c.customExtensionId);
+  async beforeCallout(
+    c: CalloutRow,
+    x: ExtensionDeliveryRow | undefined,
+    attempt: number,
+    ctx: JobContext | undefined,
+  ): Promise<Pass | 'stopped'> {
     const config = deliveryConfigurationOf(x?.deliveryConfiguration);
     let isProbe = false;
     if (x) {

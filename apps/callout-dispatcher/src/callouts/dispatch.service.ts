@@ -53,7 +53,7 @@ export class DispatchService implements OnApplicationShutdown {
       return 'stale';
     }
     if (c.sendState !== 'sending' || c.attemptCount !== attempt - 1) return 'stale';
-    const pass = await this.gate.beforeCallout(c, attempt, job);
+    const pass = await this.gate.beforeCallout(c, c.delivery, attempt, job);
     if (pass === 'stopped') return 'stale';
     // ── end of the gate ──
 

@@ -2,7 +2,21 @@ import type { DataSource } from 'typeorm';
 import { one, preparedOne, preparedRows, rows } from './query';
 import type { Tx } from './requests.repository';
 import type { AttemptRow, CalloutRow } from './rows';
-import { CALLOUT_COLUMNS, msInterval } from './sql';
+import type { ExtensionDeliveryRow } from './delivery.repository';
+import { CALLOUT_COLUMNS, deliveryColumns, msInterval } from './sql';
+
+/** The aliases of the extension's delivery columns beside a callout's. */
+const DELIVERY_PREFIX = 'x.';
+
+/** What an attempt's guarded update answers: the instance's state after it. */
+export type RecordedCallout = Pick<CalloutRow, 'id' | 'status' | 'sendState' | 'deadlineAt'>;
+
+/** What the dispatcher reads before an attempt (findForSend). */
+export type CalloutForSend = CalloutRow & {
+  signingEnabled: boolean;
+  signingVersion: number;
+  delivery: ExtensionDeliveryRow | undefined;
+};
 
 export interface AttemptRecord {
   attempt: number;
@@ -63,20 +77,29 @@ export class CalloutsRepository {
   }
 
   /**
-   * The dispatcher's read before an attempt: the instance, and whether its extension signs with the
-   * version of its secrets (so cached signing keys are known to be current), in one statement.
+   * The dispatcher's read before an attempt, in one statement: the instance, whether its extension
+   * signs with the version of its secrets (so cached signing keys are known to be current), and the
+   * extension's delivery state for the gate (SPEC-2 §9.5, §9.6), undefined when the extension is gone.
    */
-  async findForSend(
-    id: string,
-  ): Promise<(CalloutRow & { signingEnabled: boolean; signingVersion: number }) | undefined> {
-    return preparedOne(
+  async findForSend(id: string): Promise<CalloutForSend | undefined> {
+    const row = await preparedOne<Record<string, unknown>>(
       this.ds,
       'callouts.findForSend',
       `SELECT ${CALLOUT_COLUMNS}, COALESCE(x.signing_enabled, false) AS "signingEnabled",
-              COALESCE(x.signing_version, 0) AS "signingVersion"
+              COALESCE(x.signing_version, 0) AS "signingVersion", ${deliveryColumns(DELIVERY_PREFIX)}
          FROM callout_instances c LEFT JOIN custom_extensions x ON x.id = c.custom_extension_id WHERE c.id = $1`,
       [id],
     );
+    if (!row) return undefined;
+    const callout: Record<string, unknown> = {};
+    const delivery: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row))
+      if (k.startsWith(DELIVERY_PREFIX)) delivery[k.slice(DELIVERY_PREFIX.length)] = v;
+      else callout[k] = v;
+    return {
+      ...(callout as unknown as CalloutRow & { signingEnabled: boolean; signingVersion: number }),
+      delivery: delivery.id ? (delivery as unknown as ExtensionDeliveryRow) : undefined,
+    };
   }
 
   async lock(tx: Tx, id: string): Promise<CalloutRow | undefined> {
@@ -84,28 +107,45 @@ export class CalloutsRepository {
   }
 
   /**
-   * Records the attempt after its instance's guarded update, in the same transaction: the keys the
-   * listings filter on (extension, catalog, request, stage) are copied from the instance row, and
-   * the trigger follows the instance's current replay (its first attempt carries the replay's
-   * trigger; the retries within it are automatic retries). Nothing of the request is stored.
+   * The guarded update of an instance and the record of its attempt, in one statement: the attempt
+   * row is inserted from the update's RETURNING, so it exists exactly when the guard let the update
+   * through. The keys the listings filter on (extension, catalog, request, stage) are copied from
+   * the instance, and the trigger follows the instance's current replay (its first attempt carries
+   * the replay's trigger; the retries within it are automatic retries). Nothing of the request is
+   * stored. `update` is an `UPDATE callout_instances c … RETURNING c.*` whose parameters are
+   * `params`; the attempt's own parameters are numbered after them.
    */
-  private async insertAttempt(tx: Tx, id: string, a: AttemptRecord, outcome: string): Promise<void> {
-    await preparedOne(
+  private async updateWithAttempt(
+    tx: Tx,
+    name: string,
+    update: string,
+    params: unknown[],
+    a: AttemptRecord,
+    outcome: string,
+  ): Promise<RecordedCallout | undefined> {
+    const n = params.length;
+    const $ = (k: number): string => `$${n + k}`;
+    return preparedOne<RecordedCallout>(
       tx,
-      'callouts.insertAttempt',
-      `INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id,
-                                     outcome, error_code, is_circuit_probe, custom_extension_id, catalog_id, request_id, stage,
-                                     trigger, replay_id, retry_after_seconds, next_attempt_at, target_host, signature_key_ids,
-                                     response_headers, response_body_excerpt)
-       SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, c.custom_extension_id, c.catalog_id, c.request_id, c.stage,
-              CASE WHEN c.replay_first_attempt IS NOT NULL AND $2 = c.replay_first_attempt THEN c.send_trigger
-                   WHEN $2 = 1 THEN 'initial' ELSE 'automaticRetry' END,
-              CASE WHEN c.send_trigger = 'bulkReplay' AND $2 >= c.replay_first_attempt THEN c.replay_id END,
-              $11, CASE WHEN $8 = 'failedWillRetry' THEN c.next_attempt_at END, $12, $13, $14, $15
-         FROM callout_instances c WHERE c.id = $1
-       ON CONFLICT (callout_instance_id, attempt) DO NOTHING`,
+      name,
+      `WITH u AS (${update}),
+       a AS (
+         INSERT INTO callout_attempts (callout_instance_id, attempt, started_at, http_status, latency_ms, error, client_request_id,
+                                       outcome, error_code, is_circuit_probe, custom_extension_id, catalog_id, request_id, stage,
+                                       trigger, replay_id, retry_after_seconds, next_attempt_at, target_host, signature_key_ids,
+                                       response_headers, response_body_excerpt)
+         SELECT u.id, ${$(1)}::int, ${$(2)}::timestamptz, ${$(3)}::int, ${$(4)}::int, ${$(5)}, ${$(6)}, ${$(7)}, ${$(8)}, ${$(9)}::boolean,
+                u.custom_extension_id, u.catalog_id, u.request_id, u.stage,
+                CASE WHEN u.replay_first_attempt IS NOT NULL AND ${$(1)}::int = u.replay_first_attempt THEN u.send_trigger
+                     WHEN ${$(1)}::int = 1 THEN 'initial' ELSE 'automaticRetry' END,
+                CASE WHEN u.send_trigger = 'bulkReplay' AND ${$(1)}::int >= u.replay_first_attempt THEN u.replay_id END,
+                ${$(10)}::int, CASE WHEN ${$(7)} = 'failedWillRetry' THEN u.next_attempt_at END, ${$(11)}, ${$(12)}::text[],
+                ${$(13)}::jsonb, ${$(14)}
+           FROM u
+         ON CONFLICT (callout_instance_id, attempt) DO NOTHING)
+       SELECT u.id, u.status, u.send_state AS "sendState", u.deadline_at AS "deadlineAt" FROM u`,
       [
-        id,
+        ...params,
         a.attempt,
         a.startedAt,
         a.httpStatus,
@@ -138,10 +178,10 @@ export class CalloutsRepository {
     a: AttemptRecord,
     capabilityTokenHash: Buffer | null = null,
     startWait = true,
-  ): Promise<CalloutRow | undefined> {
+  ): Promise<RecordedCallout | undefined> {
     // A replayed wait whose request went on by policy meanwhile is only delivered: no wait starts.
     const w = startWait ? 'c.waits' : 'false';
-    const row = await preparedOne<CalloutRow>(
+    return this.updateWithAttempt(
       tx,
       startWait ? 'callouts.recordDelivered' : 'callouts.recordDelivered.noWait',
       `UPDATE callout_instances c SET send_state = 'sent', attempt_count = $2, last_http_status = $3, last_error = NULL,
@@ -162,7 +202,7 @@ export class CalloutsRepository {
                                    COALESCE(c.maximum_duration_seconds, c.callback_timeout_seconds))) END,
               capability_token_hash = CASE WHEN ${w} THEN $4::bytea END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
-        RETURNING ${CALLOUT_COLUMNS}`,
+        RETURNING c.*`,
       [
         id,
         a.attempt,
@@ -171,29 +211,29 @@ export class CalloutsRepository {
         a.startedAt,
         a.responseHeaders?.['x-ms-workflow-run-id'] ?? null,
       ],
+      a,
+      'succeeded',
     );
-    if (row) await this.insertAttempt(tx, id, a, 'succeeded');
-    return row;
   }
 
   /** A failed attempt that will be retried at `nextAttemptAt`. */
-  async recordRetry(tx: Tx, id: string, a: AttemptRecord, retryInMs: number): Promise<CalloutRow | undefined> {
-    const row = await preparedOne<CalloutRow>(
+  async recordRetry(tx: Tx, id: string, a: AttemptRecord, retryInMs: number): Promise<RecordedCallout | undefined> {
+    return this.updateWithAttempt(
       tx,
       'callouts.recordRetry',
       `UPDATE callout_instances c SET attempt_count = $2, last_http_status = $3, last_error = $4, modified_at = now(),
               next_attempt_at = now() + $5::interval
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
-        RETURNING ${CALLOUT_COLUMNS}`,
+        RETURNING c.*`,
       [id, a.attempt, a.httpStatus, a.error, msInterval(retryInMs)],
+      a,
+      'failedWillRetry',
     );
-    if (row) await this.insertAttempt(tx, id, a, 'failedWillRetry');
-    return row;
   }
 
   /** The last attempt failed: the instance is calloutFailed (unless a resume already answered it). */
-  async recordFailed(tx: Tx, id: string, a: AttemptRecord): Promise<CalloutRow | undefined> {
-    const row = await preparedOne<CalloutRow>(
+  async recordFailed(tx: Tx, id: string, a: AttemptRecord): Promise<RecordedCallout | undefined> {
+    return this.updateWithAttempt(
       tx,
       'callouts.recordFailed',
       `UPDATE callout_instances c SET send_state = 'failed', attempt_count = $2, last_http_status = $3, last_error = $4,
@@ -201,11 +241,11 @@ export class CalloutsRepository {
               error_code = COALESCE($5, CASE WHEN $3::int IS NOT NULL THEN 'httpStatus' ELSE 'connectionError' END),
               status = CASE WHEN c.status IN ('calloutSent', 'waitingForCallback') THEN 'calloutFailed' ELSE c.status END
         WHERE c.id = $1 AND c.send_state = 'sending' AND c.attempt_count = $2 - 1
-        RETURNING ${CALLOUT_COLUMNS}`,
+        RETURNING c.*`,
       [id, a.attempt, a.httpStatus, a.error, a.errorCode ?? null, a.startedAt],
+      a,
+      a.outcome ?? 'failed',
     );
-    if (row) await this.insertAttempt(tx, id, a, a.outcome ?? 'failed');
-    return row;
   }
 
   /**

@@ -6,7 +6,7 @@ import type { PageCursor } from '../odata/page';
 import { one, preparedOne, preparedRows, rows } from './query';
 import type { Tx } from './requests.repository';
 import type { CalloutRow } from './rows';
-import { CALLOUT_COLUMNS, msInterval } from './sql';
+import { CALLOUT_COLUMNS, deliveryColumns, msInterval, PENDING_VERIFICATION } from './sql';
 
 /** An extension's delivery configuration and state (SPEC-2 §9.2), with the database's clock. */
 export interface ExtensionDeliveryRow {
@@ -35,16 +35,7 @@ export interface ExtensionDeliveryRow {
   now: Date;
 }
 
-/** The rule of holdsCallouts (packages/domain), in SQL: jsonb equality ignores key order. */
-const PENDING_VERIFICATION = `(x.verification_required AND x.verified_endpoint IS DISTINCT FROM x.endpoint)`;
-
-const DELIVERY_COLUMNS = `x.id, x.catalog_id AS "catalogId", x.display_name AS "displayName", x.timeout_ms AS "timeoutMs",
-  x.delivery_configuration AS "deliveryConfiguration", x.is_enabled AS "isEnabled", x.disabled_at AS "disabledAt",
-  x.disabled_reason AS "disabledReason", x.circuit_state AS "circuitState", x.consecutive_failures AS "consecutiveFailures",
-  x.unhealthy_since AS "unhealthySince", x.opened_at AS "openedAt", x.next_probe_at AS "nextProbeAt",
-  x.open_period_seconds AS "openPeriodSeconds", x.paused_until AS "pausedUntil", x.probe_callout_id AS "probeCalloutId",
-  x.probe_lease_until AS "probeLeaseUntil", x.release_next_at AS "releaseNextAt", x.breaker_epoch AS "breakerEpoch",
-  ${PENDING_VERIFICATION} AS "pendingVerification", now() AS now`;
+const DELIVERY_COLUMNS = deliveryColumns();
 
 export type ExtensionEventType =
   | 'created'

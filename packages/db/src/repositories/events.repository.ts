@@ -41,23 +41,27 @@ const EVENT_COLUMNS = [
   'deadline_at',
 ];
 
-/** Appends history events in one statement (inside the caller's transaction). */
-export async function insertEvents(em: Pick<EntityManager, 'query'>, events: readonly EventInput[]): Promise<void> {
-  if (events.length === 0) return;
+/**
+ * The VALUES tuples of `events` for `INSERT INTO request_events (id, …)`, their parameters numbered
+ * from `offset + 1`: one statement can insert them beside other writes.
+ */
+export function eventValues(events: readonly EventInput[], offset = 0): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const tuples = events.map((e) => {
     const values = [randomUUID(), ...EVENT_FIELDS.map((f) => e[f] ?? null)];
-    const start = params.length;
+    const start = offset + params.length;
     params.push(...values);
     return `(${values.map((_, i) => `$${start + i + 1}`).join(', ')})`;
   });
+  return { sql: `INSERT INTO request_events (id, ${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`, params };
+}
+
+/** Appends history events in one statement (inside the caller's transaction). */
+export async function insertEvents(em: Pick<EntityManager, 'query'>, events: readonly EventInput[]): Promise<void> {
+  if (events.length === 0) return;
+  const { sql, params } = eventValues(events);
   // Prepared per batch size (1 to a few events per commit on the hot paths).
-  await preparedRows(
-    em,
-    `events.insert.${events.length}`,
-    `INSERT INTO request_events (id, ${EVENT_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')}`,
-    params,
-  );
+  await preparedRows(em, `events.insert.${events.length}`, sql, params);
 }
 
 export async function listEvents(em: Pick<EntityManager, 'query'>, requestId: string): Promise<EventRow[]> {

@@ -3,9 +3,9 @@ import type { FilterNode } from '@entitle/domain';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
-import { insertEvents } from './events.repository';
+import { eventValues, insertEvents } from './events.repository';
 import { one, preparedOne, preparedRows, rows } from './query';
-import type { CalloutRow, RequestContext, RequestRow } from './rows';
+import type { CalloutRow, EventInput, RequestContext, RequestRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
 
 export type Tx = Pick<EntityManager, 'query'>;
@@ -324,26 +324,44 @@ export class RequestsRepository {
     next: RequestSnapshot,
     opts: { wakeAfterMs: number | null },
   ): Promise<number | undefined> {
-    const finished = next.step === 'finished';
+    const params = updateParams(id, expectedVersion, next, opts);
+    const res = await preparedOne<{ version: number }>(tx, 'requests.update', UPDATE_REQUEST, params);
+    return res?.version;
+  }
+
+  /**
+   * A planned step in one statement: the guarded update of the request row (as `update`), the new
+   * callout instances and the history events. Returns the new version, or undefined when another
+   * writer got there first (the caller throws, and the inserts roll back with its transaction).
+   * One round trip where three were, on the path every stage transition takes.
+   */
+  async advance(
+    tx: Tx,
+    id: string,
+    expectedVersion: number,
+    next: RequestSnapshot,
+    opts: { wakeAfterMs: number | null },
+    callouts: readonly NewCallout[],
+    events: readonly EventInput[],
+  ): Promise<number | undefined> {
+    const params = updateParams(id, expectedVersion, next, opts);
+    const parts = [`u AS (${UPDATE_REQUEST})`];
+    if (callouts.length > 0) {
+      const c = calloutValues(callouts, params.length);
+      params.push(...c.params);
+      parts.push(`ci AS (${c.sql})`);
+    }
+    if (events.length > 0) {
+      const e = eventValues(events, params.length);
+      params.push(...e.params);
+      parts.push(`ev AS (${e.sql})`);
+    }
+    // Every part of a WITH runs to completion whether or not the final SELECT reads it.
     const res = await preparedOne<{ version: number }>(
       tx,
-      'requests.update',
-      `UPDATE assignment_requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1,
-              wake_at = CASE WHEN $7::interval IS NULL THEN NULL ELSE now() + $7::interval END,
-              modified_at = now(),
-              completed_at = CASE WHEN $8 THEN COALESCE(completed_at, now()) ELSE completed_at END
-        WHERE id = $1 AND version = $2
-        RETURNING version`,
-      [
-        id,
-        expectedVersion,
-        next.state,
-        next.status,
-        next.step,
-        next.stepStarted,
-        opts.wakeAfterMs === null ? null : msInterval(opts.wakeAfterMs),
-        finished,
-      ],
+      `requests.advance.${callouts.length}.${events.length}`,
+      `WITH ${parts.join(',\n')} SELECT version FROM u`,
+      params,
     );
     return res?.version;
   }
@@ -355,43 +373,7 @@ export class RequestsRepository {
   /** Inserts callout instances in one statement (the scheduler inserts a batch of due moments at once). */
   async insertCallouts(tx: Tx, list: readonly NewCallout[]): Promise<void> {
     if (list.length === 0) return;
-    const params: unknown[] = [];
-    const tuples = list.map((c) => {
-      const values = [
-        c.id,
-        c.requestId,
-        c.assignmentId,
-        c.customExtensionId,
-        c.stage,
-        c.status,
-        c.waits,
-        c.callbackTimeoutSeconds,
-        c.maxAttempts,
-        c.targetUrl,
-        JSON.stringify(c.endpoint),
-        JSON.stringify(c.authentication),
-        c.timeoutMs,
-        JSON.stringify(c.payload),
-        c.traceparent,
-        c.catalogId,
-        c.onCallbackTimeout,
-        c.onCalloutFailure,
-        c.maximumDurationSeconds,
-        c.heartbeatTimeoutSeconds,
-        c.capabilityEnabled,
-      ];
-      const at = params.length;
-      params.push(...values);
-      const $ = (k: number): string => `$${at + k}`;
-      return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}, ${$(6)}, 'sending', ${$(7)}::boolean,
-        ${$(8)}::int, 0, ${$(9)}::int, now(), ${$(10)}, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::int, ${$(14)}::jsonb, ${$(15)},
-        ${$(16)}::uuid, ${$(17)}, ${$(18)}, ${$(19)}::int, ${$(20)}::int, ${$(21)}::boolean)`;
-    });
-    const sql = `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
-         callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
-         timeout_ms, payload, traceparent, catalog_id, on_callback_timeout, on_callout_failure, maximum_duration_seconds,
-         heartbeat_timeout_seconds, capability_enabled)
-       VALUES ${tuples.join(', ')}`;
+    const { sql, params } = calloutValues(list);
     // One prepared statement per batch size: 1 on the request path, up to the scheduler's batch.
     await preparedRows(tx, `callouts.insert.${list.length}`, sql, params);
   }
@@ -469,4 +451,74 @@ export class RequestsRepository {
       [requestId],
     );
   }
+}
+
+/** The guarded update of a request row: $1 id, $2 the expected version, then updateParams' order. */
+const UPDATE_REQUEST = `UPDATE assignment_requests SET state = $3, status = $4, step = $5, step_started = $6, version = version + 1,
+              wake_at = CASE WHEN $7::interval IS NULL THEN NULL ELSE now() + $7::interval END,
+              modified_at = now(),
+              completed_at = CASE WHEN $8 THEN COALESCE(completed_at, now()) ELSE completed_at END
+        WHERE id = $1 AND version = $2
+        RETURNING version`;
+
+function updateParams(
+  id: string,
+  expectedVersion: number,
+  next: RequestSnapshot,
+  opts: { wakeAfterMs: number | null },
+): unknown[] {
+  return [
+    id,
+    expectedVersion,
+    next.state,
+    next.status,
+    next.step,
+    next.stepStarted,
+    opts.wakeAfterMs === null ? null : msInterval(opts.wakeAfterMs),
+    next.step === 'finished',
+  ];
+}
+
+/** `INSERT INTO callout_instances … VALUES` for `list`, its parameters numbered from `offset + 1`. */
+function calloutValues(list: readonly NewCallout[], offset = 0): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const tuples = list.map((c) => {
+    const values = [
+      c.id,
+      c.requestId,
+      c.assignmentId,
+      c.customExtensionId,
+      c.stage,
+      c.status,
+      c.waits,
+      c.callbackTimeoutSeconds,
+      c.maxAttempts,
+      c.targetUrl,
+      JSON.stringify(c.endpoint),
+      JSON.stringify(c.authentication),
+      c.timeoutMs,
+      JSON.stringify(c.payload),
+      c.traceparent,
+      c.catalogId,
+      c.onCallbackTimeout,
+      c.onCalloutFailure,
+      c.maximumDurationSeconds,
+      c.heartbeatTimeoutSeconds,
+      c.capabilityEnabled,
+    ];
+    const at = offset + params.length;
+    params.push(...values);
+    const $ = (k: number): string => `$${at + k}`;
+    return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}, ${$(6)}, 'sending', ${$(7)}::boolean,
+        ${$(8)}::int, 0, ${$(9)}::int, now(), ${$(10)}, ${$(11)}::jsonb, ${$(12)}::jsonb, ${$(13)}::int, ${$(14)}::jsonb, ${$(15)},
+        ${$(16)}::uuid, ${$(17)}, ${$(18)}, ${$(19)}::int, ${$(20)}::int, ${$(21)}::boolean)`;
+  });
+  return {
+    sql: `INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, stage, status, send_state, waits,
+         callback_timeout_seconds, attempt_count, max_attempts, next_attempt_at, target_url, endpoint, authentication,
+         timeout_ms, payload, traceparent, catalog_id, on_callback_timeout, on_callout_failure, maximum_duration_seconds,
+         heartbeat_timeout_seconds, capability_enabled)
+       VALUES ${tuples.join(', ')}`,
+    params,
+  };
 }

@@ -29,6 +29,42 @@ export const CALLOUT_COLUMNS = `
   c.ended_request_version AS "endedRequestVersion", c.replay_first_attempt AS "replayFirstAttempt",
   c.replay_accepted_at AS "replayAcceptedAt"`;
 
+/** The rule of holdsCallouts (packages/domain), in SQL: jsonb equality ignores key order. */
+export const PENDING_VERIFICATION = `(x.verification_required AND x.verified_endpoint IS DISTINCT FROM x.endpoint)`;
+
+/**
+ * An extension's delivery state (ExtensionDeliveryRow) read from `custom_extensions x`, with the
+ * database's clock. `prefix` goes before every alias, so the columns can share a row with another
+ * table's (the dispatcher reads them beside its callout in one statement).
+ */
+export function deliveryColumns(prefix = ''): string {
+  return [
+    ['x.id', 'id'],
+    ['x.catalog_id', 'catalogId'],
+    ['x.display_name', 'displayName'],
+    ['x.timeout_ms', 'timeoutMs'],
+    ['x.delivery_configuration', 'deliveryConfiguration'],
+    ['x.is_enabled', 'isEnabled'],
+    ['x.disabled_at', 'disabledAt'],
+    ['x.disabled_reason', 'disabledReason'],
+    ['x.circuit_state', 'circuitState'],
+    ['x.consecutive_failures', 'consecutiveFailures'],
+    ['x.unhealthy_since', 'unhealthySince'],
+    ['x.opened_at', 'openedAt'],
+    ['x.next_probe_at', 'nextProbeAt'],
+    ['x.open_period_seconds', 'openPeriodSeconds'],
+    ['x.paused_until', 'pausedUntil'],
+    ['x.probe_callout_id', 'probeCalloutId'],
+    ['x.probe_lease_until', 'probeLeaseUntil'],
+    ['x.release_next_at', 'releaseNextAt'],
+    ['x.breaker_epoch', 'breakerEpoch'],
+    [PENDING_VERIFICATION, 'pendingVerification'],
+    ['now()', 'now'],
+  ]
+    .map(([expr, name]) => `${expr} AS "${prefix}${name}"`)
+    .join(', ');
+}
+
 /** Postgres interval literal for a number of milliseconds. */
 export function msInterval(ms: number): string {
   return `${Math.max(0, Math.round(ms))} milliseconds`;
