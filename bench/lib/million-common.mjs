@@ -16,6 +16,15 @@ export const factories = require(path.join(ROOT, 'packages/testing/dist'));
 export const calloutPkg = require(path.join(ROOT, 'packages/callout/dist'));
 export const contracts = require(path.join(ROOT, 'packages/queue-contracts/dist'));
 
+/** A whole-number environment variable of a bench, at least `min`, or `dflt` when unset. */
+export function envInt(name, dflt, min = 1) {
+  const v = process.env[name];
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
+  return n;
+}
+
 export const PG_BASE = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);

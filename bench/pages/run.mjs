@@ -2,17 +2,18 @@
 // /myaccess/approvals under concurrent sessions, database round trips and HTML bytes per render,
 // and the live feed's delivery lag with many open streams. Runs one built gateway on a throw-away
 // database with seeded rows. See README.md.
-import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
-import { freePort, withAppNodeOptions } from '../../scripts/lib.mjs';
+import { startGateway } from '../lib/gateway.mjs';
 import {
   db,
   deletePrefixKeys,
+  envInt,
   factories,
   fmtInt,
   fmtMs,
@@ -23,7 +24,6 @@ import {
   pgClient,
   print,
   redisClient,
-  REDIS_URL,
   require,
   ROOT,
   runBench,
@@ -34,14 +34,7 @@ import {
 const { createDataSource } = db;
 const { KeyStore, TokenService } = require(path.join(ROOT, 'packages/identity/dist'));
 
-const env = process.env;
-function int(name, dflt, min = 1) {
-  const v = env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${v}`);
-  return n;
-}
+const int = envInt;
 const REQUESTS = int('BENCH_REQUESTS', 2_000); // the spec's size is 10,000 (page 40 needs 1,000)
 const APPROVALS = int('BENCH_APPROVALS', 200); // the spec's size is 1,000
 const SESSIONS = int('BENCH_SESSIONS', 50); // concurrent sessions rendering
@@ -54,8 +47,6 @@ const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).s
 const TS = Date.now();
 const DB_NAME = `entitle_bench_pages_${TS}`;
 const PREFIX = `bench-pages-${TS}`;
-const BOOTSTRAP_CLIENT_ID = randomUUID();
-const BOOTSTRAP_CLIENT_SECRET = `bench-${randomBytes(16).toString('hex')}`;
 const MACHINE = `${machine()}, ${os.cpus()[0]?.model ?? 'unknown cpu'}`;
 const loadAll = () =>
   `load average ${os
@@ -74,53 +65,6 @@ function cpuSeconds(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-async function startGateway(url) {
-  const port = await freePort();
-  const logFile = path.join(os.tmpdir(), `${PREFIX}-gateway.log`);
-  const fd = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [path.join(ROOT, 'apps/gateway/dist/main.js')], {
-    cwd: ROOT,
-    env: withAppNodeOptions({
-      ...env,
-      NODE_ENV: 'production',
-      AUTH_PASSWORD_GRANT: 'on',
-      DATABASE_URL: url,
-      REDIS_URL,
-      QUEUE_PREFIX: PREFIX,
-      LOG_LEVEL: env.BENCH_APP_LOG_LEVEL ?? 'warn',
-      BOOTSTRAP_CLIENT_ID,
-      BOOTSTRAP_CLIENT_SECRET,
-      GATEWAY_PORT: String(port),
-      PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-    }),
-    stdio: ['ignore', fd, fd],
-  });
-  fs.closeSync(fd);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    }
-    if (env.BENCH_KEEP !== '1') fs.rmSync(logFile, { force: true });
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/health/ready`)).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (child.exitCode !== null) throw new Error(`gateway exited: ${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
-    if (Date.now() > deadline) throw new Error('gateway not ready within 90 s');
-    await sleep(250);
-  }
-  return { base, pid: child.pid };
 }
 
 /** Seeds a requestor with REQUESTS requests and an approver with APPROVALS pending stages, in SQL. */
@@ -211,7 +155,7 @@ async function main() {
     `seeded ${fmtInt(REQUESTS)} requests and ${fmtInt(APPROVALS)} pending approvals in ${fmtMs(performance.now() - t0)} ms`,
   );
 
-  const gw = await startGateway(url);
+  const gw = await startGateway(url, PREFIX);
   // Sessions are the gateway's own tokens (the cookie is one): minted here with its signing key.
   const keys = new KeyStore(ds, { maxTokenLifetimeSeconds: 3600, reloadMs: 60_000 });
   const tokens = new TokenService(keys, {

@@ -1,6 +1,6 @@
-import { eventually, insertUser, type Receiver, startReceiver } from '@entitle/testing';
+import { eventually, type Receiver, startReceiver } from '@entitle/testing';
 import { createHmac } from 'node:crypto';
-import { startSystem, type System } from './support';
+import { adminAdd, extensionWithPolicies, startSystem, type System } from './support';
 
 /**
  * SPEC-2 §9.7 checks 4, 5 and 6 on the real system: the circuit breaker (hold what must not fail,
@@ -37,47 +37,17 @@ describe('delivery control (SPEC-2 §9.5, §9.6)', () => {
     bindings?: Array<{ onCalloutFailure?: string }>;
   }) {
     n += 1;
-    const hook = `dc-${n}`;
-    const catalog = await s.api('POST', '/catalogs', { displayName: `delivery ${n}` });
-    const catalogId = String(catalog.body.id);
-    const ext = await s.api('POST', `/catalogs/${catalogId}/customWorkflowExtensions`, {
-      '@odata.type': '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
-      displayName: `ext ${hook}`,
-      endpointConfiguration: {
-        '@odata.type': '#microsoft.graph.httpRequestEndpoint',
-        targetUrl: `${s.receiver.url}/hooks/${hook}`,
-      },
-      authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
-      clientConfiguration: { timeoutInMilliseconds: 2000, maximumRetries: opts.retries ?? 0 },
-      ...(opts.wait
-        ? {
-            callbackConfiguration: {
-              '@odata.type': '#microsoft.graph.customExtensionCallbackConfiguration',
-              timeoutDuration: 'PT10M',
-            },
-          }
-        : {}),
-      ...(opts.delivery ? { deliveryConfiguration: opts.delivery } : {}),
+    const x = await extensionWithPolicies(s, {
+      hook: `dc-${n}`,
+      timeoutMs: 2000,
+      retries: opts.retries,
+      bindings: opts.bindings,
+      delivery: opts.delivery,
+      ...(opts.wait ? { wait: 'PT10M' } : {}),
     });
-    if (ext.status !== 201) throw new Error(`extension: ${ext.status} ${JSON.stringify(ext.body)}`);
-    const extensionId = String(ext.body.id);
-    const ap = await s.api('POST', '/accessPackages', { displayName: `ap ${hook}`, catalog: { id: catalogId } });
-    const policies: string[] = [];
-    for (const b of opts.bindings ?? [{}]) {
-      const policy = await s.api('POST', '/assignmentPolicies', {
-        displayName: `policy ${hook} ${policies.length}`,
-        accessPackage: { id: ap.body.id },
-        allowedTargetScope: 'allMemberUsers',
-        customExtensionStageSettings: [
-          { stage: 'assignmentRequestCreated', customExtension: { id: extensionId }, ...b },
-        ],
-      });
-      if (policy.status !== 201) throw new Error(`policy: ${policy.status} ${JSON.stringify(policy.body)}`);
-      policies.push(String(policy.body.id));
-    }
     // The connection test that follows a create is an exchange too: let it pass before the check.
-    await eventually(() => expect(calls(hook).length).toBeGreaterThanOrEqual(1), { timeoutMs: 15_000 });
-    return { hook, catalogId, extensionId, accessPackageId: String(ap.body.id), policies };
+    await eventually(() => expect(calls(x.hook).length).toBeGreaterThanOrEqual(1), { timeoutMs: 15_000 });
+    return x;
   }
 
   /** The callouts the receiver got on `hook` (connection tests left out). */
@@ -87,15 +57,8 @@ describe('delivery control (SPEC-2 §9.5, §9.6)', () => {
     );
   }
 
-  async function request(accessPackageId: string, policyId: string): Promise<string> {
-    const user = await insertUser(s.ds);
-    const r = await s.api('POST', '/assignmentRequests', {
-      requestType: 'adminAdd',
-      assignment: { targetId: user.id, assignmentPolicyId: policyId, accessPackageId },
-    });
-    if (r.status !== 201) throw new Error(`request: ${r.status} ${JSON.stringify(r.body)}`);
-    return String(r.body.id);
-  }
+  const request = (accessPackageId: string, policyId: string): Promise<string> =>
+    adminAdd(s, { accessPackageId, policyId });
 
   const path = (x: { catalogId: string; extensionId: string }) =>
     `/catalogs/${x.catalogId}/customWorkflowExtensions/${x.extensionId}`;

@@ -1,5 +1,5 @@
-import { eventually, insertUser, type ReceivedCall } from '@entitle/testing';
-import { EM, resumeBody, startSystem, type System } from './support';
+import { eventually, type ReceivedCall } from '@entitle/testing';
+import { adminAdd, EM, extensionWithPolicies, resumeBody, startSystem, type System } from './support';
 
 /**
  * SPEC-2 §9.7 checks 1-3 on the real system, with two dispatcher replicas: every attempt listed
@@ -44,56 +44,12 @@ describe('delivery operations (SPEC-2 §9.1, §9.3, §9.4)', () => {
     delivery?: Json;
   }) {
     n += 1;
-    const hook = `ops-${n}`;
-    const catalog = await s.api('POST', '/catalogs', { displayName: `ops ${n}` });
-    const catalogId = String(catalog.body.id);
-    const ext = await s.api('POST', `/catalogs/${catalogId}/customWorkflowExtensions`, {
-      '@odata.type': '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
-      displayName: `ext ${hook}`,
-      endpointConfiguration: {
-        '@odata.type': '#microsoft.graph.httpRequestEndpoint',
-        targetUrl: `${s.receiver.url}/hooks/${hook}${opts.query ?? ''}`,
-      },
-      authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
-      clientConfiguration: { timeoutInMilliseconds: 5000, maximumRetries: opts.retries ?? 0 },
-      ...(opts.wait
-        ? {
-            callbackConfiguration: {
-              '@odata.type': '#microsoft.graph.customExtensionCallbackConfiguration',
-              timeoutDuration: 'PT1H',
-            },
-          }
-        : {}),
-      ...(opts.delivery ? { deliveryConfiguration: opts.delivery } : {}),
-    });
-    if (ext.status !== 201) throw new Error(`extension: ${ext.status} ${JSON.stringify(ext.body)}`);
-    const extensionId = String(ext.body.id);
-    const ap = await s.api('POST', '/accessPackages', { displayName: `ap ${hook}`, catalog: { id: catalogId } });
-    const policies: string[] = [];
-    for (const b of opts.bindings ?? [{}]) {
-      const policy = await s.api('POST', '/assignmentPolicies', {
-        displayName: `policy ${hook} ${policies.length}`,
-        accessPackage: { id: ap.body.id },
-        allowedTargetScope: 'allMemberUsers',
-        customExtensionStageSettings: [
-          { stage: 'assignmentRequestCreated', customExtension: { id: extensionId }, ...b },
-        ],
-      });
-      if (policy.status !== 201) throw new Error(`policy: ${policy.status} ${JSON.stringify(policy.body)}`);
-      policies.push(String(policy.body.id));
-    }
-    return { hook, path: `/hooks/${hook}`, catalogId, extensionId, accessPackageId: String(ap.body.id), policies };
+    const { wait, ...rest } = opts;
+    return extensionWithPolicies(s, { hook: `ops-${n}`, ...rest, ...(wait ? { wait: 'PT1H' } : {}) });
   }
 
-  async function request(x: { accessPackageId: string; policies: string[] }, policy = 0): Promise<string> {
-    const user = await insertUser(s.ds);
-    const r = await s.api('POST', '/assignmentRequests', {
-      requestType: 'adminAdd',
-      assignment: { targetId: user.id, assignmentPolicyId: x.policies[policy], accessPackageId: x.accessPackageId },
-    });
-    if (r.status !== 201) throw new Error(`request: ${r.status} ${JSON.stringify(r.body)}`);
-    return String(r.body.id);
-  }
+  const request = (x: { accessPackageId: string; policies: string[] }, policy = 0): Promise<string> =>
+    adminAdd(s, { accessPackageId: x.accessPackageId, policyId: x.policies[policy] as string });
 
   const callsOn = (path: string): ReceivedCall[] =>
     s.receiver.calls.filter((c) => c.path === path && c.body?.Stage !== 'CustomExtensionConnectionTest');

@@ -154,6 +154,72 @@ export async function scenarioViaApi(
   };
 }
 
+/** What `extensionWithPolicies` made: the extension's receiver path and one policy per binding. */
+export interface BoundExtension {
+  hook: string;
+  path: string;
+  catalogId: string;
+  extensionId: string;
+  accessPackageId: string;
+  policies: string[];
+}
+
+/**
+ * A catalog with one extension calling the receiver at `/hooks/<hook><query>` (with `deliveryConfiguration`
+ * when given), an access package, and one policy per binding that calls it at `assignmentRequestCreated`.
+ */
+export async function extensionWithPolicies(
+  s: System,
+  opts: {
+    hook: string;
+    /** The callback wait (an ISO duration); none: launch and continue. */
+    wait?: string;
+    retries?: number;
+    timeoutMs?: number;
+    bindings?: Array<Record<string, unknown>>;
+    query?: string;
+    delivery?: Record<string, unknown>;
+  },
+): Promise<BoundExtension> {
+  const { hook } = opts;
+  const catalog = await s.api('POST', '/catalogs', { displayName: `catalog ${hook}` });
+  const catalogId = String(catalog.body.id);
+  const ext = await s.api('POST', `/catalogs/${catalogId}/customWorkflowExtensions`, {
+    '@odata.type': '#microsoft.graph.accessPackageAssignmentRequestWorkflowExtension',
+    displayName: `ext ${hook}`,
+    endpointConfiguration: {
+      '@odata.type': '#microsoft.graph.httpRequestEndpoint',
+      targetUrl: `${s.receiver.url}/hooks/${hook}${opts.query ?? ''}`,
+    },
+    authenticationConfiguration: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
+    clientConfiguration: { timeoutInMilliseconds: opts.timeoutMs ?? 5000, maximumRetries: opts.retries ?? 0 },
+    ...(opts.wait
+      ? {
+          callbackConfiguration: {
+            '@odata.type': '#microsoft.graph.customExtensionCallbackConfiguration',
+            timeoutDuration: opts.wait,
+          },
+        }
+      : {}),
+    ...(opts.delivery ? { deliveryConfiguration: opts.delivery } : {}),
+  });
+  if (ext.status !== 201) throw new Error(`extension: ${ext.status} ${JSON.stringify(ext.body)}`);
+  const extensionId = String(ext.body.id);
+  const ap = await s.api('POST', '/accessPackages', { displayName: `ap ${hook}`, catalog: { id: catalogId } });
+  const policies: string[] = [];
+  for (const b of opts.bindings ?? [{}]) {
+    const policy = await s.api('POST', '/assignmentPolicies', {
+      displayName: `policy ${hook} ${policies.length}`,
+      accessPackage: { id: ap.body.id },
+      allowedTargetScope: 'allMemberUsers',
+      customExtensionStageSettings: [{ stage: 'assignmentRequestCreated', customExtension: { id: extensionId }, ...b }],
+    });
+    if (policy.status !== 201) throw new Error(`policy: ${policy.status} ${JSON.stringify(policy.body)}`);
+    policies.push(String(policy.body.id));
+  }
+  return { hook, path: `/hooks/${hook}`, catalogId, extensionId, accessPackageId: String(ap.body.id), policies };
+}
+
 export async function adminAdd(s: System, sc: { accessPackageId: string; policyId: string }): Promise<string> {
   const user = await insertUser(s.ds);
   const r = await s.api('POST', '/assignmentRequests', {

@@ -36,6 +36,36 @@ export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
 export const DELIVERY_STATES = ['pending', 'held', 'delivered', 'failed', 'skipped'] as const;
 export type DeliveryState = (typeof DELIVERY_STATES)[number];
 
+/**
+ * One recorded attempt of a callout as it is read back (SPEC-2 §9.1): what db lists and what dto shapes
+ * into the Graph resource. Nothing of the request (no Authorization, no signature).
+ */
+export interface AttemptRecord {
+  id: string;
+  calloutInstanceId: string;
+  customExtensionId: string | null;
+  catalogId: string | null;
+  requestId: string | null;
+  stage: string | null;
+  attempt: number;
+  trigger: string;
+  replayId: string | null;
+  isCircuitProbe: boolean;
+  startedAt: Date;
+  latencyMs: number;
+  outcome: string | null;
+  httpStatus: number | null;
+  errorCode: string | null;
+  error: string | null;
+  retryAfterSeconds: number | null;
+  nextAttemptAt: Date | null;
+  clientRequestId: string;
+  targetHost: string | null;
+  signatureKeyIds: string[];
+  responseHeaders: Record<string, string> | null;
+  responseBodyExcerpt: string | null;
+}
+
 /** What went wrong below HTTP, as the sender saw it. */
 export type TransportFailure = 'timeout' | 'connectionError' | 'tlsError' | 'targetRefused' | 'bodyTooLarge';
 

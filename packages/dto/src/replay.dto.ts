@@ -2,6 +2,7 @@ import {
   ATTEMPT_ERROR_CODES,
   ATTEMPT_OUTCOMES,
   ATTEMPT_TRIGGERS,
+  type AttemptRecord,
   CALLOUT_INSTANCE_STATUSES,
   DELIVERY_STATES,
   DomainError,
@@ -53,34 +54,8 @@ export const ATTEMPT_PROPERTIES = [
   'responseBodyExcerpt',
 ] as const;
 
-export interface AttemptView {
-  id: string;
-  calloutInstanceId: string;
-  customExtensionId: string | null;
-  catalogId: string | null;
-  requestId: string | null;
-  stage: string | null;
-  attempt: number;
-  trigger: string;
-  replayId: string | null;
-  isCircuitProbe: boolean;
-  startedAt: Date;
-  latencyMs: number;
-  outcome: string | null;
-  httpStatus: number | null;
-  errorCode: string | null;
-  error: string | null;
-  retryAfterSeconds: number | null;
-  nextAttemptAt: Date | null;
-  clientRequestId: string;
-  targetHost: string | null;
-  signatureKeyIds: string[];
-  responseHeaders: Record<string, string> | null;
-  responseBodyExcerpt: string | null;
-}
-
 /** One attempt: what was sent where and what came back. Nothing of the request (no Authorization, no signature). */
-export function graphAttempt(a: AttemptView): GraphShape<typeof ATTEMPT_PROPERTIES> {
+export function graphAttempt(a: AttemptRecord): GraphShape<typeof ATTEMPT_PROPERTIES> {
   return {
     id: a.id,
     customExtensionStageInstanceId: a.calloutInstanceId,

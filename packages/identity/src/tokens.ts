@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, importJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  importJWK,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
 import type { KeyStore } from './keys';
 
 /** An OIDC issuer whose tokens the gateway also accepts (SPEC §5). */
@@ -41,6 +49,11 @@ export class InvalidTokenError extends Error {
  */
 export class TokenService {
   private readonly remote = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  /**
+   * Our public keys, imported once per JWK object: the KeyStore hands out the same object until it
+   * reloads, and importing on every call cost about as much as the signature check itself.
+   */
+  private readonly imported = new WeakMap<JWK, ReturnType<typeof importJWK>>();
 
   constructor(
     private readonly keys: KeyStore,
@@ -111,7 +124,12 @@ export class TokenService {
     const jwk = await this.keys.publicJwk(kid);
     if (!jwk) throw new InvalidTokenError(`the token was signed with key ${kid}, which this issuer does not publish`);
     try {
-      const { payload } = await jwtVerify(token, await importJWK(jwk, jwk.alg ?? 'RS256'), {
+      let key = this.imported.get(jwk);
+      if (!key) {
+        key = importJWK(jwk, jwk.alg ?? 'RS256');
+        this.imported.set(jwk, key);
+      }
+      const { payload } = await jwtVerify(token, await key, {
         issuer: this.options.issuer,
         audience: this.options.audience,
         algorithms: ['RS256'],

@@ -1,7 +1,6 @@
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { AppConfig } from '@entitle/config';
 import {
-  type AttemptResourceRow,
   CalloutListingsRepository,
   type CalloutRow,
   ExtensionsRepository,
@@ -11,7 +10,7 @@ import {
   ReplaysRepository,
   RequestsRepository,
 } from '@entitle/db';
-import { DomainError, holdsDirectoryAdmin, type Operation } from '@entitle/domain';
+import { type AttemptRecord, DomainError, holdsDirectoryAdmin, type Operation } from '@entitle/domain';
 import {
   ATTEMPT_FILTER,
   ATTEMPT_PROPERTIES,
@@ -571,7 +570,7 @@ export class CalloutsController {
       req,
       this.config,
       context,
-      page.items.map((a: AttemptResourceRow) => graphAttempt(a)),
+      page.items.map((a: AttemptRecord) => graphAttempt(a)),
       page.next ? encodeListingToken(page.next, binding) : undefined,
       q.select,
     );

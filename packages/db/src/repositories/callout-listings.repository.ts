@@ -1,8 +1,8 @@
-import type { FilterNode } from '@entitle/domain';
+import type { AttemptRecord, FilterNode } from '@entitle/domain';
 import type { DataSource } from 'typeorm';
 import { type ColumnMap, filterToSql } from '../odata/filter-sql';
 import { rows } from './query';
-import type { AttemptResourceRow, CalloutRow } from './rows';
+import type { CalloutRow } from './rows';
 import { CALLOUT_COLUMNS } from './sql';
 
 /** Which rows a listing may show: one request, one instance, one extension, or the caller's catalogs. */
@@ -137,7 +137,7 @@ export class CalloutListingsRepository {
     order: 'desc' | 'asc' | 'attempt',
     top: number,
     after: ListingCursor | undefined,
-  ): Promise<{ items: AttemptResourceRow[]; next?: ListingCursor }> {
+  ): Promise<{ items: AttemptRecord[]; next?: ListingCursor }> {
     const params: unknown[] = [];
     const where: string[] = [];
     const s = scopeSql(scope, 'a', params);
@@ -161,7 +161,7 @@ export class CalloutListingsRepository {
         : order === 'desc'
           ? 'a.started_at DESC, a.id DESC'
           : 'a.started_at ASC, a.id ASC';
-    const found = await rows<AttemptResourceRow & { __at: string }>(
+    const found = await rows<AttemptRecord & { __at: string }>(
       this.ds,
       `SELECT ${ATTEMPT_COLUMNS}, to_char(a.started_at AT TIME ZONE 'UTC', ${MICROS}) AS "__at"
          FROM callout_attempts a ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -171,7 +171,7 @@ export class CalloutListingsRepository {
     const page = found.slice(0, top);
     const last = page.at(-1);
     return {
-      items: page.map(({ __at: _a, ...rest }) => rest as AttemptResourceRow),
+      items: page.map(({ __at: _a, ...rest }) => rest as AttemptRecord),
       next:
         found.length > top && last
           ? order === 'attempt'
@@ -182,9 +182,9 @@ export class CalloutListingsRepository {
   }
 
   /** The attempts of several instances (for `$expand=attempts`), by instance then number. */
-  async attemptsOf(instanceIds: readonly string[]): Promise<AttemptResourceRow[]> {
+  async attemptsOf(instanceIds: readonly string[]): Promise<AttemptRecord[]> {
     if (instanceIds.length === 0) return [];
-    return rows<AttemptResourceRow>(
+    return rows<AttemptRecord>(
       this.ds,
       `SELECT ${ATTEMPT_COLUMNS} FROM callout_attempts a WHERE a.callout_instance_id = ANY($1::uuid[])
         ORDER BY a.callout_instance_id, a.attempt`,

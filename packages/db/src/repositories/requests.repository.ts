@@ -227,8 +227,14 @@ export class RequestsRepository {
     return r?.stage;
   }
 
+  /** Prepared: every read and resume of a request through the API runs it. */
   async findById(id: string): Promise<RequestRow | undefined> {
-    return one<RequestRow>(this.ds, `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1`, [id]);
+    return preparedOne<RequestRow>(
+      this.ds,
+      'requests.findById',
+      `SELECT ${REQUEST_COLUMNS} FROM assignment_requests r WHERE r.id = $1`,
+      [id],
+    );
   }
 
   /** The request row, locked for the rest of the transaction, with all it refers to. */
@@ -444,9 +450,11 @@ export class RequestsRepository {
     );
   }
 
+  /** Prepared: every read of a request through the API runs it. */
   async listCallouts(requestId: string): Promise<CalloutRow[]> {
-    return rows<CalloutRow>(
+    return preparedRows<CalloutRow>(
       this.ds,
+      'requests.listCallouts',
       `SELECT ${CALLOUT_COLUMNS} FROM callout_instances c WHERE c.request_id = $1 ORDER BY c.created_at, c.id`,
       [requestId],
     );

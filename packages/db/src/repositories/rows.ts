@@ -167,30 +167,3 @@ export interface AttemptRow {
   error: string | null;
   clientRequestId: string;
 }
-
-/** One attempt as listed (SPEC-2 §9.1). */
-export interface AttemptResourceRow {
-  id: string;
-  calloutInstanceId: string;
-  customExtensionId: string | null;
-  catalogId: string | null;
-  requestId: string | null;
-  stage: string | null;
-  attempt: number;
-  trigger: string;
-  replayId: string | null;
-  isCircuitProbe: boolean;
-  startedAt: Date;
-  latencyMs: number;
-  outcome: string | null;
-  httpStatus: number | null;
-  errorCode: string | null;
-  error: string | null;
-  retryAfterSeconds: number | null;
-  nextAttemptAt: Date | null;
-  clientRequestId: string;
-  targetHost: string | null;
-  signatureKeyIds: string[];
-  responseHeaders: Record<string, string> | null;
-  responseBodyExcerpt: string | null;
-}
