@@ -40,7 +40,7 @@ export type DeliveryState = (typeof DELIVERY_STATES)[number];
  * One recorded attempt of a callout as it is read back (SPEC-2 §9.1): what db lists and what dto shapes
  * into the Graph resource. Nothing of the request (no Authorization, no signature).
  */
-export interface AttemptRecord {
+export interface AttemptResource {
   id: string;
   calloutInstanceId: string;
   customExtensionId: string | null;

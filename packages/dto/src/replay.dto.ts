@@ -2,7 +2,7 @@ import {
   ATTEMPT_ERROR_CODES,
   ATTEMPT_OUTCOMES,
   ATTEMPT_TRIGGERS,
-  type AttemptRecord,
+  type AttemptResource,
   CALLOUT_INSTANCE_STATUSES,
   DELIVERY_STATES,
   DomainError,
@@ -55,7 +55,7 @@ export const ATTEMPT_PROPERTIES = [
 ] as const;
 
 /** One attempt: what was sent where and what came back. Nothing of the request (no Authorization, no signature). */
-export function graphAttempt(a: AttemptRecord): GraphShape<typeof ATTEMPT_PROPERTIES> {
+export function graphAttempt(a: AttemptResource): GraphShape<typeof ATTEMPT_PROPERTIES> {
   return {
     id: a.id,
     customExtensionStageInstanceId: a.calloutInstanceId,

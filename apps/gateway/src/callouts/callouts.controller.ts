@@ -10,7 +10,7 @@ import {
   ReplaysRepository,
   RequestsRepository,
 } from '@entitle/db';
-import { type AttemptRecord, DomainError, holdsDirectoryAdmin, type Operation } from '@entitle/domain';
+import { type AttemptResource, DomainError, holdsDirectoryAdmin, type Operation } from '@entitle/domain';
 import {
   ATTEMPT_FILTER,
   ATTEMPT_PROPERTIES,
@@ -570,7 +570,7 @@ export class CalloutsController {
       req,
       this.config,
       context,
-      page.items.map((a: AttemptRecord) => graphAttempt(a)),
+      page.items.map((a: AttemptResource) => graphAttempt(a)),
       page.next ? encodeListingToken(page.next, binding) : undefined,
       q.select,
     );

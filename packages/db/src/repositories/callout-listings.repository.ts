@@ -1,4 +1,4 @@
-import type { AttemptRecord, FilterNode } from '@entitle/domain';
+import type { AttemptResource, FilterNode } from '@entitle/domain';
 import type { DataSource } from 'typeorm';
 import { type ColumnMap, filterToSql } from '../odata/filter-sql';
 import { rows } from './query';
@@ -137,7 +137,7 @@ export class CalloutListingsRepository {
     order: 'desc' | 'asc' | 'attempt',
     top: number,
     after: ListingCursor | undefined,
-  ): Promise<{ items: AttemptRecord[]; next?: ListingCursor }> {
+  ): Promise<{ items: AttemptResource[]; next?: ListingCursor }> {
     const params: unknown[] = [];
     const where: string[] = [];
     const s = scopeSql(scope, 'a', params);
@@ -161,7 +161,7 @@ export class CalloutListingsRepository {
         : order === 'desc'
           ? 'a.started_at DESC, a.id DESC'
           : 'a.started_at ASC, a.id ASC';
-    const found = await rows<AttemptRecord & { __at: string }>(
+    const found = await rows<AttemptResource & { __at: string }>(
       this.ds,
       `SELECT ${ATTEMPT_COLUMNS}, to_char(a.started_at AT TIME ZONE 'UTC', ${MICROS}) AS "__at"
          FROM callout_attempts a ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -171,7 +171,7 @@ export class CalloutListingsRepository {
     const page = found.slice(0, top);
     const last = page.at(-1);
     return {
-      items: page.map(({ __at: _a, ...rest }) => rest as AttemptRecord),
+      items: page.map(({ __at: _a, ...rest }) => rest as AttemptResource),
       next:
         found.length > top && last
           ? order === 'attempt'
@@ -182,9 +182,9 @@ export class CalloutListingsRepository {
   }
 
   /** The attempts of several instances (for `$expand=attempts`), by instance then number. */
-  async attemptsOf(instanceIds: readonly string[]): Promise<AttemptRecord[]> {
+  async attemptsOf(instanceIds: readonly string[]): Promise<AttemptResource[]> {
     if (instanceIds.length === 0) return [];
-    return rows<AttemptRecord>(
+    return rows<AttemptResource>(
       this.ds,
       `SELECT ${ATTEMPT_COLUMNS} FROM callout_attempts a WHERE a.callout_instance_id = ANY($1::uuid[])
         ORDER BY a.callout_instance_id, a.attempt`,
