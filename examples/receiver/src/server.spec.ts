@@ -73,13 +73,13 @@ describe('example receiver', () => {
   }
 
   async function signed(url: string): Promise<Record<string, string>> {
-    return {
-      authorization: await signer.authorization({
-        url,
-        endpoint: { '@odata.type': '#microsoft.graph.httpRequestEndpoint' },
-        authentication: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
-      }),
-    };
+    const authorization = await signer.authorization({
+      url,
+      endpoint: { '@odata.type': '#microsoft.graph.httpRequestEndpoint' },
+      authentication: { '@odata.type': '#microsoft.graph.azureAdPopTokenAuthentication' },
+    });
+    if (!authorization) throw new Error('the signer made no PoP authorization for a PoP extension');
+    return { authorization };
   }
 
   it('answers a verification challenge, accepts a connection test, and refuses what does not verify', async () => {

@@ -52,7 +52,6 @@ const callout = (over: Partial<CalloutView> = {}): CalloutView => ({
   sendState: 'sent',
   attemptCount: 1,
   lastHttpStatus: 202,
-  lastError: null,
   deadlineAt: new Date('2025-01-02T04:04:05.678Z'),
   requestId: ID,
   assignmentId: ID,
@@ -101,7 +100,10 @@ describe('the mappers answer exactly the documented shapes', () => {
 
   it('a callout instance, an event and the history', () => {
     expect(
-      verdict(calloutInstanceResponse, graphCalloutInstance(callout({ lastHttpStatus: null, lastError: 'x' }))),
+      verdict(
+        calloutInstanceResponse,
+        graphCalloutInstance(callout({ lastHttpStatus: null, errorCode: 'connectionError' })),
+      ),
     ).toBe('ok');
     const event = graphEvent({
       id: ID,
@@ -157,7 +159,12 @@ describe('the mappers answer exactly the documented shapes', () => {
 });
 
 describe('the documented request bodies', () => {
-  const rules = { path: 'v1' as const, callbackMinSeconds: 60, refuseUrl: () => undefined };
+  const rules = {
+    path: 'v1' as const,
+    callbackMinSeconds: 60,
+    callbackMaximumSeconds: 14 * 86_400,
+    refuseUrl: () => undefined,
+  };
 
   it.each([
     ['CatalogInput', EXAMPLES.catalog, () => createCatalogSchema.parse(EXAMPLES.catalog)],

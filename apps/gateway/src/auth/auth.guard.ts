@@ -41,7 +41,7 @@ export class AuthGuard implements CanActivate {
       if (err instanceof InvalidTokenError) throw unauthorized(`Access token validation failure: ${err.message}.`);
       throw err;
     }
-    const principal = await this.directory.findBy(subject.match, subject.value);
+    const principal = await this.directory.findWithRoles(subject.match, subject.value);
     if (!principal)
       throw unauthorized(`Access token validation failure: the principal it names (${subject.value}) does not exist.`);
     if (!principal.accountEnabled) throw unauthorized(`The account ${principal.displayName} is disabled.`);
@@ -51,7 +51,7 @@ export class AuthGuard implements CanActivate {
       displayName: principal.displayName,
       appId: principal.appId,
       userPrincipalName: principal.userPrincipalName,
-      roles: await this.directory.rolesOf(principal.id),
+      roles: principal.roles,
     };
     return true;
   }

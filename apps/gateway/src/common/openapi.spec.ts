@@ -257,7 +257,6 @@ describe('the gateway mappers answer exactly the documented shapes', () => {
       sendState: 'sent',
       attemptCount: 1,
       lastHttpStatus: 202,
-      lastError: null,
       deadlineAt: null,
       requestId: null,
       assignmentId: A,

@@ -72,22 +72,36 @@ export class DirectoryRepository {
   }
 
   async findBy(match: 'id' | 'userPrincipalName' | 'appId', value: string): Promise<PrincipalRow | undefined> {
-    // Ids by primary key (casting the column would scan every principal on every API call).
-    if (match === 'id' && !/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(value))
-      return undefined;
-    const where =
-      match === 'id'
-        ? 'p.id = $1::uuid'
-        : match === 'appId'
-          ? 'p.app_id = $1'
-          : 'lower(p.user_principal_name) = lower($1)';
-    // Prepared: the auth guard runs this on every API call.
+    if (!PrincipalMatch.valid(match, value)) return undefined;
     return preparedOne<PrincipalRow>(
       this.ds,
       `principals.findBy.${match}`,
-      `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${where}`,
+      `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${PrincipalMatch.where(match)}`,
       [value],
     );
+  }
+
+  /**
+   * The principal a token names with the roles it holds, in one statement (prepared): the auth
+   * guard reads both on every API call, so a revoked role or a disabled account stops at once.
+   */
+  async findWithRoles(
+    match: 'id' | 'userPrincipalName' | 'appId',
+    value: string,
+  ): Promise<(PrincipalRow & { roles: HeldRole[] }) | undefined> {
+    if (!PrincipalMatch.valid(match, value)) return undefined;
+    const row = await preparedOne<PrincipalRow & { heldRoles: Array<{ r: string; c: string | null }> }>(
+      this.ds,
+      `principals.findWithRoles.${match}`,
+      `SELECT ${PRINCIPAL_COLUMNS},
+              COALESCE((SELECT json_agg(json_build_object('r', ra.role_definition_id, 'c', ra.catalog_id))
+                          FROM role_assignments ra WHERE ra.principal_id = p.id), '[]'::json) AS "heldRoles"
+         FROM principals p WHERE ${PrincipalMatch.where(match)}`,
+      [value],
+    );
+    if (!row) return undefined;
+    const { heldRoles, ...principal } = row;
+    return { ...principal, roles: heldRolesOf(heldRoles.map((x) => ({ roleDefinitionId: x.r, catalogId: x.c }))) };
   }
 
   async findUserCredentials(
@@ -176,12 +190,7 @@ export class DirectoryRepository {
       `SELECT role_definition_id::text AS "roleDefinitionId", catalog_id::text AS "catalogId" FROM role_assignments WHERE principal_id = $1`,
       [principalId],
     );
-    const held: HeldRole[] = [];
-    for (const x of r) {
-      const role: RoleName | undefined = roleNameOf(x.roleDefinitionId);
-      if (role) held.push(x.catalogId ? { role, catalogId: x.catalogId } : { role });
-    }
-    return held;
+    return heldRolesOf(r);
   }
 
   /** Counts a failed sign-in for `subject` in a 15-minute window; returns the count so far. */
@@ -283,4 +292,31 @@ export async function pageRoleAssignments(
     top,
     after,
   );
+}
+
+/** How a token's subject finds its principal: ids by primary key, app ids, user names ignoring case. */
+const PrincipalMatch = {
+  /** Ids by primary key (casting the column would scan every principal on every API call). */
+  valid(match: 'id' | 'userPrincipalName' | 'appId', value: string): boolean {
+    return (
+      match !== 'id' || /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/.test(value)
+    );
+  },
+  where(match: 'id' | 'userPrincipalName' | 'appId'): string {
+    return match === 'id'
+      ? 'p.id = $1::uuid'
+      : match === 'appId'
+        ? 'p.app_id = $1'
+        : 'lower(p.user_principal_name) = lower($1)';
+  },
+};
+
+/** The roles of role assignments (definitions this product does not know are left out). */
+function heldRolesOf(rows: ReadonlyArray<{ roleDefinitionId: string; catalogId: string | null }>): HeldRole[] {
+  const held: HeldRole[] = [];
+  for (const x of rows) {
+    const role: RoleName | undefined = roleNameOf(x.roleDefinitionId);
+    if (role) held.push(x.catalogId ? { role, catalogId: x.catalogId } : { role });
+  }
+  return held;
 }
