@@ -4,9 +4,11 @@ import {
   APPS,
   createTestDatabase,
   type LocalRedisCluster,
+  type PrivatePostgres,
   type Receiver,
   type RunningApp,
   startApp,
+  startPrivatePostgres,
   startReceiver,
   startRedisCluster,
   type TestDatabase,
@@ -31,6 +33,8 @@ export interface Answer {
 export interface ScaledSystem {
   cluster: LocalRedisCluster;
   db: TestDatabase;
+  /** The test's own PostgreSQL server, when started with `privatePostgres` (it may be restarted). */
+  pg?: PrivatePostgres;
   /** Fixtures only (users); every assertion goes through the API and the receiver. */
   ds: DataSource;
   env: Record<string, string>;
@@ -43,6 +47,8 @@ export interface ScaledSystem {
   gateways(): RunningApp[];
   /** Round robin over the live gateways; a refused connection (a killed gateway) tries the next. */
   api(method: string, path: string, body?: unknown): Promise<Answer>;
+  /** As `api`, with another bearer token (a signed-in user's). */
+  apiAs(token: string, method: string, path: string, body?: unknown): Promise<Answer>;
   /** The same call through every live gateway at once. */
   apiEverywhere(method: string, path: string, body?: unknown): Promise<Answer[]>;
   /** SIGKILLs one running replica, chosen at random; restarts it after `restartAfterMs`. */
@@ -59,17 +65,26 @@ export async function stopEverything(): Promise<void> {
 
 export async function startScaledSystem(
   label: string,
-  opts: { replicas: number; extra?: Record<string, string> },
+  opts: { replicas: number; extra?: Record<string, string>; privatePostgres?: boolean },
 ): Promise<ScaledSystem> {
   const cluster = await startRedisCluster({ masters: 3, replicasPerMaster: 1 });
   started.push(() => cluster.stop());
   let db: TestDatabase | undefined;
+  let pg: PrivatePostgres | undefined;
   let receiver: Receiver | undefined;
   const running: RunningApp[] = [];
   const everStarted: RunningApp[] = [];
   try {
-    db = await createTestDatabase(label);
-    started.push((db as TestDatabase).drop);
+    if (opts.privatePostgres) {
+      // A server of this test's own, migrated like the template: the test may stop and start it.
+      pg = await startPrivatePostgres();
+      started.push((pg as PrivatePostgres).destroy);
+      const name = `scale_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase()}`;
+      db = { name, url: await pg.createDatabase(name), drop: async () => undefined };
+    } else {
+      db = await createTestDatabase(label);
+      started.push((db as TestDatabase).drop);
+    }
     receiver = await startReceiver();
     started.push((receiver as Receiver).close);
     started.push(() => Promise.all(running.map((a) => a.stop('SIGKILL'))));
@@ -102,14 +117,14 @@ export async function startScaledSystem(
     const token = ((await res.json()) as { access_token: string }).access_token;
     const fiveHundreds: Answer[] = [];
     let turn = 0;
-    const call = async (base: string, method: string, path: string, body: unknown): Promise<Answer> => {
+    const call = async (base: string, method: string, path: string, body: unknown, bearer = token): Promise<Answer> => {
       const url = /^https?:/.test(path)
         ? `${base}${new URL(path).pathname}${new URL(path).search}`
         : `${base}${path.startsWith('/v1.0') || path.startsWith('/beta') ? path : `${EM}${path}`}`;
       const r = await fetch(url, {
         method,
         headers: {
-          ...(/^https?:/.test(path) ? {} : { authorization: `Bearer ${token}` }),
+          ...(/^https?:/.test(path) ? {} : { authorization: `Bearer ${bearer}` }),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -125,9 +140,32 @@ export async function startScaledSystem(
       if (r.status >= 500) fiveHundreds.push(answer);
       return answer;
     };
+    const roundRobin = async (method: string, path: string, body: unknown, bearer: string): Promise<Answer> => {
+      let last: unknown;
+      for (let tries = 0; tries < 20; tries += 1) {
+        const live = gateways();
+        const g = live[turn++ % Math.max(1, live.length)];
+        if (!g) {
+          await new Promise((r) => setTimeout(r, 250));
+          continue;
+        }
+        try {
+          return await call(g.url, method, path, body, bearer);
+        } catch (err) {
+          // Refused or reset: that gateway was killed. Only a refused connection is safe to
+          // repeat for a write; a reset may have been processed, so the caller sees it.
+          last = err;
+          const code = (err as { cause?: { code?: string } }).cause?.code;
+          if (method !== 'GET' && code !== 'ECONNREFUSED') throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      throw last instanceof Error ? last : new Error(String(last));
+    };
     const system: ScaledSystem = {
       cluster,
       db,
+      ...(pg ? { pg } : {}),
       ds,
       env,
       receiver,
@@ -136,28 +174,8 @@ export async function startScaledSystem(
       token,
       fiveHundreds,
       gateways,
-      async api(method, path, body) {
-        let last: unknown;
-        for (let tries = 0; tries < 20; tries += 1) {
-          const live = gateways();
-          const g = live[turn++ % Math.max(1, live.length)];
-          if (!g) {
-            await new Promise((r) => setTimeout(r, 250));
-            continue;
-          }
-          try {
-            return await call(g.url, method, path, body);
-          } catch (err) {
-            // Refused or reset: that gateway was killed. Only a refused connection is safe to
-            // repeat for a write; a reset may have been processed, so the caller sees it.
-            last = err;
-            const code = (err as { cause?: { code?: string } }).cause?.code;
-            if (method !== 'GET' && code !== 'ECONNREFUSED') throw err;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        }
-        throw last instanceof Error ? last : new Error(String(last));
-      },
+      api: (method, path, body) => roundRobin(method, path, body, token),
+      apiAs: (bearer, method, path, body) => roundRobin(method, path, body, bearer),
       async apiEverywhere(method, path, body) {
         return Promise.all(gateways().map((g) => call(g.url, method, path, body)));
       },

@@ -3,6 +3,7 @@ export * from './env';
 export * from './eventually';
 export * from './factories';
 export * from './otlp-receiver';
+export * from './private-postgres';
 export * from './processes';
 export * from './receiver';
 export * from './redis-cluster';

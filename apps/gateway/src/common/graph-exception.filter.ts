@@ -24,11 +24,45 @@ function isFastifyClientError(err: unknown): err is Error & { statusCode: number
   );
 }
 
+/** SQLSTATEs of a PostgreSQL that cannot serve now: connection exceptions, shutdown, starting up, full. */
+const POSTGRES_UNAVAILABLE = /^(08...|57P0[1-3]|53300)$/;
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+
+/**
+ * What PostgreSQL (or the driver) said when the database could not be reached or refused the
+ * connection, or undefined for any other error. Such errors are transient (SPEC-2 §13.2: the app
+ * waits for PostgreSQL to come back), so the caller gets a 503 to retry, not a 500.
+ */
+export function databaseUnavailable(err: unknown): string | undefined {
+  for (let e = err as Record<string, unknown> | undefined, depth = 0; e && depth < 3; depth += 1) {
+    const code = typeof e.code === 'string' ? e.code : undefined;
+    const message = typeof e.message === 'string' ? e.message : '';
+    if (code && POSTGRES_UNAVAILABLE.test(code)) return message;
+    // A refused database (ALLOW_CONNECTIONS false) is 55000, a code with other meanings too.
+    if (code === '55000' && /is not currently accepting connections/.test(message)) return message;
+    if (code && CONNECT_ERRORS.has(code) && e.syscall === 'connect') return message;
+    // A connection of the pool reset under a query: the driver rethrows the socket's own error.
+    // (Only at the top: an outbound call's reset arrives wrapped, as fetch's TypeError cause.)
+    if (depth === 0 && (code === 'ECONNRESET' || code === 'EPIPE') && e.syscall !== 'connect') return message;
+    // node-postgres's own words for a connection lost or never made.
+    if (/^Connection terminated|timeout exceeded when trying to connect/.test(message)) return message;
+    e = (e.driverError ?? e.cause) as Record<string, unknown> | undefined;
+  }
+  return undefined;
+}
+
 /** Maps anything thrown to Graph's error envelope, with a message a person can act on (SPEC §2). */
 export function answerFor(err: unknown): ErrorAnswer {
   if (isDomainError(err)) {
     return { status: statusOf(err.code), code: err.code, message: err.message };
   }
+  const unavailable = databaseUnavailable(err);
+  if (unavailable !== undefined)
+    return {
+      status: 503,
+      code: 'ServiceUnavailable',
+      message: `The database is unavailable (${unavailable || 'no answer'}); try again shortly.`,
+    };
   // Nest's Fastify adapter wraps Fastify's own 4xx errors (body parsing, size limit, media type)
   // in an HttpException; the Fastify error underneath has the code that says what went wrong.
   if (err instanceof HttpException && isFastifyClientError(err.cause)) return answerFor(err.cause);
