@@ -422,6 +422,57 @@ describe('waits beyond Step Functions', () => {
     }
   });
 
+  it('one reaper pass over many due waits: those under continue go on together (each delivered once), those under deny are denied, none twice', async () => {
+    const goOn = await scenario({ callback: { timeoutDuration: 'PT2S' }, onCallbackTimeout: 'continue' });
+    const deny = await scenario({ callback: { timeoutDuration: 'PT2S' }, onCallbackTimeout: 'deny' });
+    const reaper = s.apps.find((a) => a.name === 'timeout-reaper');
+    await reaper?.stop('SIGKILL');
+    const continued: string[] = [];
+    const denied: string[] = [];
+    try {
+      // Every wait runs out while no reaper runs: the restarted one finds them all due at once.
+      continued.push(...(await Promise.all(Array.from({ length: 8 }, () => request(goOn)))));
+      denied.push(...(await Promise.all(Array.from({ length: 3 }, () => request(deny)))));
+      const waits = await Promise.all([
+        ...continued.map((id) => waiting(goOn.hook, id)),
+        ...denied.map((id) => waiting(deny.hook, id)),
+      ]);
+      await until(Math.max(...waits.map((w) => Date.parse(String(w.instance.deadlineDateTime)))) + 300, 'all due');
+    } finally {
+      await s.restart('timeout-reaper');
+    }
+    for (const id of continued) {
+      await eventually(
+        async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('delivered'),
+        { timeoutMs: 30_000, what: `${id} continued to delivery` },
+      );
+      const types = (await history(id)).map((e) => e.eventType);
+      expect(types.filter((t) => t === 'callbackTimedOut')).toHaveLength(1);
+      expect(types.filter((t) => t === 'continuedByPolicy')).toHaveLength(1);
+      expect(types.filter((t) => t === 'delivered')).toHaveLength(1);
+      expect(types.indexOf('continuedByPolicy')).toBeLessThan(types.indexOf('delivered'));
+      const [instance] = (await s.api('GET', `/assignmentRequests/${id}`)).body
+        .customExtensionCalloutInstances as Json[];
+      expect(instance?.status).toBe('callbackTimedOut');
+    }
+    for (const id of denied) {
+      await eventually(
+        async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('denied'),
+        { timeoutMs: 30_000, what: `${id} denied by policy` },
+      );
+      const types = (await history(id)).map((e) => e.eventType);
+      expect(types.filter((t) => t === 'callbackTimedOut')).toHaveLength(1);
+      expect(types.filter((t) => t === 'deniedByPolicy')).toHaveLength(1);
+      expect(types).not.toContain('delivered');
+    }
+    // The assignments exist once each: the continued requests' targets hold the package.
+    const assignments = await s.ds.query(
+      `SELECT count(*)::int AS n FROM assignments WHERE created_by_request_id = ANY($1::uuid[]) AND state = 'delivered'`,
+      [continued],
+    );
+    expect(assignments[0].n).toBe(continued.length);
+  });
+
   it('capability URL: a caller with no role heartbeats and resumes one wait, and the token opens nothing else', async () => {
     const sc = await scenario({ callback: { timeoutDuration: 'PT10M', isCapabilityUrlEnabled: true } });
     const id = await request(sc);

@@ -50,10 +50,17 @@ export class DeadlineBatches {
     const failed = await this.timeOutByStatement(limit);
     const continued = await this.uow.run('continueTimedOutWaits', async (tx, after) => {
       const due = await this.callouts.claimDueToContinue(tx, limit);
-      // Each request is planned on by itself; the instances are then marked in one statement per outcome.
+      // Each request is planned on by itself and written with the others; the instances are then
+      // marked in one statement per outcome.
+      const outcomes = await this.timeouts.applyMany(
+        tx,
+        after,
+        due.map((instance) => ({ instance, clock: instance.clock })),
+        { markInstance: false },
+      );
       const byOutcome = new Map<string, { outcome: TimeoutOutcome; ids: string[] }>();
-      for (const instance of due) {
-        const outcome = await this.timeouts.apply(tx, after, instance, instance.clock, { markInstance: false });
+      for (const [k, instance] of due.entries()) {
+        const outcome = outcomes[k] as TimeoutOutcome;
         const key = JSON.stringify(outcome);
         const group = byOutcome.get(key) ?? { outcome, ids: [] };
         group.ids.push(instance.id);

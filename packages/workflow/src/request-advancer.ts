@@ -71,6 +71,68 @@ export class RequestAdvancer {
     events: EventInput[],
     traceparent?: string,
   ): Promise<Advanced> {
+    const [advanced] = await this.persistMany(tx, after, [{ ctx, from, events, traceparent }]);
+    return advanced as Advanced;
+  }
+
+  /**
+   * persist for many requests, each locked (lockContext or lockContexts) in `tx`: every plan is
+   * made by itself, and their writes go together (the assignments in one statement; the guarded
+   * updates, instances and history in one more). The plan always ends parked (a callout or
+   * approval under way) or finished, so nothing is left for the request worker: wake_at is
+   * cleared (a callout still sending is the dispatcher's to reconcile, by its next_attempt_at). A
+   * request whose guard does not hold throws, and the whole transaction rolls back.
+   */
+  async persistMany(
+    tx: Tx,
+    after: AfterCommit,
+    items: ReadonlyArray<{ ctx: RequestContext; from: RequestSnapshot; events: EventInput[]; traceparent?: string }>,
+  ): Promise<Advanced[]> {
+    const planned: Planned[] = [];
+    for (const item of items) planned.push(await this.plan(tx, item.ctx, item.from, item.events, item.traceparent));
+    await this.requests.deliverAssignments(
+      tx,
+      planned.flatMap((p) => (p.delivery ? [p.delivery] : [])),
+    );
+    const versions = await this.requests.advance(
+      tx,
+      planned.map((p) => ({
+        id: p.ctx.request.id,
+        expectedVersion: p.ctx.request.version,
+        next: p.next,
+        callouts: p.callouts,
+        events: p.events,
+      })),
+    );
+    return planned.map((p) => {
+      const requestId = p.ctx.request.id;
+      const newVersion = versions.get(requestId);
+      if (newVersion === undefined) throw new Error(`request ${requestId} changed under its lock`);
+      for (const c of p.callouts) {
+        after.enqueue(
+          calloutsQueue,
+          'callout.send',
+          { v: 1, calloutId: c.id, attempt: 1, traceparent: c.traceparent ?? undefined },
+          { jobId: jobIds.calloutSend(c.id, 1) },
+        );
+      }
+      after.publish('request.changed', requestChanged(requestId, p.next, newVersion, p.traceparent));
+      return { requestId, next: p.next, newVersion, callouts: p.callouts };
+    });
+  }
+
+  /**
+   * One request's plan with the domain planner: its new callout instances (payloads built), the
+   * assignment to deliver and its history. The effects that are rare on batch paths (approvals, a
+   * removal) are written here, in `tx`; the rest is for persistMany to write together.
+   */
+  private async plan(
+    tx: Tx,
+    ctx: RequestContext,
+    from: RequestSnapshot,
+    events: EventInput[],
+    traceparent?: string,
+  ): Promise<Planned> {
     const requestId = ctx.request.id;
     const bindings: Partial<Record<Stage, StageBinding>> = {};
     for (const b of ctx.bindings)
@@ -83,6 +145,7 @@ export class RequestAdvancer {
     });
 
     const callouts: NewCallout[] = [];
+    let delivery: Planned['delivery'];
     let assignment = ctx.assignment
       ? { id: ctx.assignment.id, state: ctx.assignment.state, status: ctx.assignment.status }
       : { id: ctx.request.assignmentId, state: '', status: '' };
@@ -94,12 +157,7 @@ export class RequestAdvancer {
             ctx.policy.expiration as ExpirationSetting | null,
             new Date(),
           );
-          await this.requests.deliverAssignment(tx, {
-            id: ctx.request.assignmentId,
-            request: ctx.request,
-            startAt,
-            endAt,
-          });
+          delivery = { id: ctx.request.assignmentId, request: ctx.request, startAt, endAt };
           assignment = { id: ctx.request.assignmentId, state: 'delivered', status: 'Delivered' };
           events.push({
             requestId,
@@ -183,31 +241,18 @@ export class RequestAdvancer {
         }
       }
     }
-    // The plan always ends parked (a callout or approval under way) or finished, so nothing is left
-    // for the request worker: wake_at is cleared (a callout still sending is the dispatcher's to
-    // reconcile, by its next_attempt_at). The update, the new instances and the history are one
-    // statement.
-    const newVersion = await this.requests.advance(
-      tx,
-      requestId,
-      ctx.request.version,
-      plan.next,
-      { wakeAfterMs: null },
-      callouts,
-      events,
-    );
-    if (newVersion === undefined) throw new Error(`request ${requestId} changed under its lock`);
-    for (const c of callouts) {
-      after.enqueue(
-        calloutsQueue,
-        'callout.send',
-        { v: 1, calloutId: c.id, attempt: 1, traceparent: c.traceparent ?? undefined },
-        { jobId: jobIds.calloutSend(c.id, 1) },
-      );
-    }
-    after.publish('request.changed', requestChanged(requestId, plan.next, newVersion, traceparent));
-    return { requestId, next: plan.next, newVersion, callouts };
+    return { ctx, next: plan.next, callouts, events, delivery, traceparent };
   }
+}
+
+/** One request's plan, before its writes. */
+interface Planned {
+  ctx: RequestContext;
+  next: RequestSnapshot;
+  callouts: NewCallout[];
+  events: EventInput[];
+  delivery: { id: string; request: RequestRow; startAt: Date | null; endAt: Date | null } | undefined;
+  traceparent: string | undefined;
 }
 
 /** The `request.changed` notice of a committed state change. */

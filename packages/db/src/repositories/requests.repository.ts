@@ -239,68 +239,38 @@ export class RequestsRepository {
 
   /** The request row, locked for the rest of the transaction, with all it refers to. */
   async lockContext(tx: Tx, id: string): Promise<RequestContext | undefined> {
-    const row = await preparedOne<Record<string, unknown> & RequestRow>(
+    const row = await preparedOne<ContextRow>(
       tx,
       'requests.lockContext',
-      `SELECT ${REQUEST_COLUMNS},
-         json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
-         json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
-         json_build_object('id', p.id, 'displayName', p.display_name, 'requestApprovalSettings', p.request_approval_settings,
-                           'expiration', p.expiration) AS "policyJson",
-         json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS "targetJson",
-         CASE WHEN q.id IS NULL THEN NULL ELSE
-           json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS "requestorJson",
-         CASE WHEN a.id IS NULL THEN NULL ELSE
-           json_build_object('id', a.id, 'state', a.state, 'status', a.status, 'startAt', a.start_at, 'endAt', a.end_at) END AS "assignmentJson",
-         COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'extensionId', x.id, 'extensionType', x.extension_type,
-                     'displayName', x.display_name, 'endpoint', x.endpoint, 'authentication', x.authentication,
-                     'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
-                     'callbackTimeoutSeconds', x.callback_timeout_seconds,
-                     'maximumDurationSeconds', x.maximum_duration_seconds,
-                     'heartbeatTimeoutSeconds', x.heartbeat_timeout_seconds,
-                     'capabilityUrlEnabled', x.capability_url_enabled,
-                     'onCallbackTimeout', s.on_callback_timeout, 'onCalloutFailure', s.on_callout_failure))
-                   FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
-                  WHERE s.policy_id = r.policy_id), '[]'::json) AS "bindingsJson"
-       FROM assignment_requests r
-       JOIN catalogs c ON c.id = r.catalog_id
-       JOIN access_packages ap ON ap.id = r.access_package_id
-       JOIN assignment_policies p ON p.id = r.policy_id
-       JOIN principals t ON t.id = r.target_id
-       LEFT JOIN principals q ON q.id = r.requestor_id
-       LEFT JOIN assignments a ON a.id = r.assignment_id
+      `${CONTEXT_SELECT}
       WHERE r.id = $1
       FOR UPDATE OF r`,
       [id],
     );
-    if (!row) return undefined;
-    const {
-      catalogJson,
-      packageJson,
-      policyJson,
-      targetJson,
-      requestorJson,
-      assignmentJson,
-      bindingsJson,
-      ...request
-    } = row;
-    const assignment = assignmentJson as RequestContext['assignment'] | null;
-    return {
-      request: request as unknown as RequestRow,
-      catalog: catalogJson as RequestContext['catalog'],
-      accessPackage: packageJson as RequestContext['accessPackage'],
-      policy: policyJson as RequestContext['policy'],
-      target: targetJson as RequestContext['target'],
-      requestor: (requestorJson as RequestContext['requestor']) ?? null,
-      assignment: assignment
-        ? {
-            ...assignment,
-            startAt: assignment.startAt ? new Date(assignment.startAt) : null,
-            endAt: assignment.endAt ? new Date(assignment.endAt) : null,
-          }
-        : null,
-      bindings: bindingsJson as RequestContext['bindings'],
-    };
+    return row ? contextOf(row) : undefined;
+  }
+
+  /**
+   * lockContext for many requests in one statement, locked in id order (as any two batches take
+   * them, so they cannot deadlock each other). Requests that do not exist are left out.
+   */
+  async lockContexts(tx: Tx, ids: readonly string[]): Promise<Map<string, RequestContext>> {
+    const found = new Map<string, RequestContext>();
+    if (ids.length === 0) return found;
+    const list = await preparedRows<ContextRow>(
+      tx,
+      'requests.lockContexts',
+      `${CONTEXT_SELECT}
+      WHERE r.id = ANY($1::uuid[])
+      ORDER BY r.id
+      FOR UPDATE OF r`,
+      [[...new Set(ids)]],
+    );
+    for (const row of list) {
+      const ctx = contextOf(row);
+      found.set(ctx.request.id, ctx);
+    }
+    return found;
   }
 
   /** A replay reopened the request (SPEC-2 §9.3): it has not completed any more. */
@@ -336,40 +306,67 @@ export class RequestsRepository {
   }
 
   /**
-   * A planned step in one statement: the guarded update of the request row (as `update`), the new
-   * callout instances and the history events. Returns the new version, or undefined when another
-   * writer got there first (the caller throws, and the inserts roll back with its transaction).
-   * One round trip where three were, on the path every stage transition takes.
+   * Planned steps of one or more requests in one statement: each request's guarded update (as
+   * `update`, clearing wake_at: a planned request is parked or finished), the new callout
+   * instances and the history events. Answers the new version of each request whose guard held;
+   * a request missing from the answer changed under its lock, and the caller throws (the inserts
+   * roll back with its transaction). One round trip where three were per request, on the path
+   * every stage transition takes.
    */
-  async advance(
-    tx: Tx,
-    id: string,
-    expectedVersion: number,
-    next: RequestSnapshot,
-    opts: { wakeAfterMs: number | null },
-    callouts: readonly NewCallout[],
-    events: readonly EventInput[],
-  ): Promise<number | undefined> {
-    const params = updateParams(id, expectedVersion, next, opts);
-    const parts = [`u AS (${UPDATE_REQUEST})`];
+  async advance(tx: Tx, steps: readonly AdvanceStep[]): Promise<Map<string, number>> {
+    const versions = new Map<string, number>();
+    // PostgreSQL takes at most 65,535 parameters a statement: a request with its next instance and
+    // a few events needs under a hundred.
+    for (let i = 0; i < steps.length; i += ADVANCE_CHUNK)
+      for (const [id, v] of await this.advanceChunk(tx, steps.slice(i, i + ADVANCE_CHUNK))) versions.set(id, v);
+    return versions;
+  }
+
+  private async advanceChunk(tx: Tx, steps: readonly AdvanceStep[]): Promise<Map<string, number>> {
+    const versions = new Map<string, number>();
+    if (steps.length === 0) return versions;
+    const params: unknown[] = [];
+    const tuples = steps.map((st) => {
+      const at = params.length;
+      params.push(st.id, st.expectedVersion, st.next.state, st.next.status, st.next.step, st.next.stepStarted);
+      params.push(st.next.step === 'finished');
+      const $ = (k: number): string => `$${at + k}`;
+      return `(${$(1)}::uuid, ${$(2)}::int, ${$(3)}, ${$(4)}, ${$(5)}, ${$(6)}::boolean, ${$(7)}::boolean)`;
+    });
+    const parts = [
+      `v (id, version, state, status, step, step_started, finished) AS (VALUES ${tuples.join(', ')})`,
+      `u AS (UPDATE assignment_requests r SET state = v.state, status = v.status, step = v.step, step_started = v.step_started,
+                version = r.version + 1, wake_at = NULL, modified_at = now(),
+                completed_at = CASE WHEN v.finished THEN COALESCE(r.completed_at, now()) ELSE r.completed_at END
+           FROM v WHERE r.id = v.id AND r.version = v.version
+         RETURNING r.id, r.version)`,
+    ];
+    const callouts = steps.flatMap((st) => st.callouts);
     if (callouts.length > 0) {
       const c = calloutValues(callouts, params.length);
       params.push(...c.params);
       parts.push(`ci AS (${c.sql})`);
     }
+    const events = steps.flatMap((st) => st.events);
     if (events.length > 0) {
       const e = eventValues(events, params.length);
       params.push(...e.params);
       parts.push(`ev AS (${e.sql})`);
     }
     // Every part of a WITH runs to completion whether or not the final SELECT reads it.
-    const res = await preparedOne<{ version: number }>(
-      tx,
-      `requests.advance.${callouts.length}.${events.length}`,
-      `WITH ${parts.join(',\n')} SELECT version FROM u`,
-      params,
-    );
-    return res?.version;
+    const sql = `WITH ${parts.join(',\n')} SELECT id, version FROM u`;
+    // One request (the hot paths) is prepared per shape; a batch is planned once.
+    const found =
+      steps.length === 1
+        ? await preparedRows<{ id: string; version: number }>(
+            tx,
+            `requests.advance.${callouts.length}.${events.length}`,
+            sql,
+            params,
+          )
+        : await rows<{ id: string; version: number }>(tx, sql, params);
+    for (const r of found) versions.set(r.id, r.version);
+    return versions;
   }
 
   async insertCallout(tx: Tx, c: NewCallout): Promise<void> {
@@ -385,24 +382,19 @@ export class RequestsRepository {
   }
 
   /**
-   * Creates the delivered assignment of an add request (its id was chosen at submission), with its
-   * pre-expiration moments (end − 14 days, end − 1 day). A moment already past at delivery is marked
-   * fired now, so it never fires (SPEC §2.6).
+   * Creates the delivered assignments of add requests (each id was chosen at submission), with
+   * their pre-expiration moments (end − 14 days, end − 1 day), in one statement. A moment already
+   * past at delivery is marked fired now, so it never fires (SPEC §2.6).
    */
-  async deliverAssignment(
+  async deliverAssignments(
     tx: Tx,
-    a: { id: string; request: RequestRow; startAt: Date | null; endAt: Date | null },
+    list: ReadonlyArray<{ id: string; request: RequestRow; startAt: Date | null; endAt: Date | null }>,
   ): Promise<void> {
-    await preparedOne(
-      tx,
-      'assignments.deliver',
-      `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
-         fourteen_day_at, one_day_at, fourteen_day_fired_at, one_day_fired_at, expire_fired_at)
-       SELECT $1, $2, $3, $4, $5, 'delivered', 'Delivered', $6, $7::timestamptz, $8, m.fourteen, m.one,
-              CASE WHEN m.fourteen <= now() THEN now() END, CASE WHEN m.one <= now() THEN now() END, NULL
-         FROM (SELECT $7::timestamptz - interval '14 days' AS fourteen, $7::timestamptz - interval '1 day' AS one) m
-       ON CONFLICT (id) DO NOTHING`,
-      [
+    if (list.length === 0) return;
+    const params: unknown[] = [];
+    const tuples = list.map((a) => {
+      const at = params.length;
+      params.push(
         a.id,
         a.request.catalogId,
         a.request.accessPackageId,
@@ -411,8 +403,19 @@ export class RequestsRepository {
         a.startAt,
         a.endAt,
         a.request.id,
-      ],
-    );
+      );
+      const $ = (k: number): string => `$${at + k}`;
+      return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}::uuid, ${$(6)}::timestamptz, ${$(7)}::timestamptz, ${$(8)}::uuid)`;
+    });
+    const sql = `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
+         fourteen_day_at, one_day_at, fourteen_day_fired_at, one_day_fired_at, expire_fired_at)
+       SELECT v.id, v.catalog_id, v.access_package_id, v.policy_id, v.target_id, 'delivered', 'Delivered', v.start_at, v.end_at, v.request_id,
+              m.fourteen, m.one, CASE WHEN m.fourteen <= now() THEN now() END, CASE WHEN m.one <= now() THEN now() END, NULL
+         FROM (VALUES ${tuples.join(', ')}) v (id, catalog_id, access_package_id, policy_id, target_id, start_at, end_at, request_id)
+         CROSS JOIN LATERAL (SELECT v.end_at - interval '14 days' AS fourteen, v.end_at - interval '1 day' AS one) m
+       ON CONFLICT (id) DO NOTHING`;
+    if (list.length === 1) await preparedRows(tx, 'assignments.deliver', sql, params);
+    else await rows(tx, sql, params);
   }
 
   /** Ends an assignment (removal or expiry). Running it twice is harmless. */
@@ -528,5 +531,70 @@ function calloutValues(list: readonly NewCallout[], offset = 0): { sql: string; 
          heartbeat_timeout_seconds, capability_enabled)
        VALUES ${tuples.join(', ')}`,
     params,
+  };
+}
+
+/** Requests per `advance` statement. */
+const ADVANCE_CHUNK = 200;
+
+/** One request's planned step for `advance`: its guarded update, new callout instances and history. */
+export interface AdvanceStep {
+  id: string;
+  expectedVersion: number;
+  next: RequestSnapshot;
+  callouts: readonly NewCallout[];
+  events: readonly EventInput[];
+}
+
+/** What lockContext reads: the request's columns and, as JSON, everything it refers to. */
+const CONTEXT_SELECT = `SELECT ${REQUEST_COLUMNS},
+         json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
+         json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
+         json_build_object('id', p.id, 'displayName', p.display_name, 'requestApprovalSettings', p.request_approval_settings,
+                           'expiration', p.expiration) AS "policyJson",
+         json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS "targetJson",
+         CASE WHEN q.id IS NULL THEN NULL ELSE
+           json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS "requestorJson",
+         CASE WHEN a.id IS NULL THEN NULL ELSE
+           json_build_object('id', a.id, 'state', a.state, 'status', a.status, 'startAt', a.start_at, 'endAt', a.end_at) END AS "assignmentJson",
+         COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'extensionId', x.id, 'extensionType', x.extension_type,
+                     'displayName', x.display_name, 'endpoint', x.endpoint, 'authentication', x.authentication,
+                     'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
+                     'callbackTimeoutSeconds', x.callback_timeout_seconds,
+                     'maximumDurationSeconds', x.maximum_duration_seconds,
+                     'heartbeatTimeoutSeconds', x.heartbeat_timeout_seconds,
+                     'capabilityUrlEnabled', x.capability_url_enabled,
+                     'onCallbackTimeout', s.on_callback_timeout, 'onCalloutFailure', s.on_callout_failure))
+                   FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
+                  WHERE s.policy_id = r.policy_id), '[]'::json) AS "bindingsJson"
+       FROM assignment_requests r
+       JOIN catalogs c ON c.id = r.catalog_id
+       JOIN access_packages ap ON ap.id = r.access_package_id
+       JOIN assignment_policies p ON p.id = r.policy_id
+       JOIN principals t ON t.id = r.target_id
+       LEFT JOIN principals q ON q.id = r.requestor_id
+       LEFT JOIN assignments a ON a.id = r.assignment_id`;
+
+type ContextRow = Record<string, unknown> & RequestRow;
+
+function contextOf(row: ContextRow): RequestContext {
+  const { catalogJson, packageJson, policyJson, targetJson, requestorJson, assignmentJson, bindingsJson, ...request } =
+    row;
+  const assignment = assignmentJson as RequestContext['assignment'] | null;
+  return {
+    request: request as unknown as RequestRow,
+    catalog: catalogJson as RequestContext['catalog'],
+    accessPackage: packageJson as RequestContext['accessPackage'],
+    policy: policyJson as RequestContext['policy'],
+    target: targetJson as RequestContext['target'],
+    requestor: (requestorJson as RequestContext['requestor']) ?? null,
+    assignment: assignment
+      ? {
+          ...assignment,
+          startAt: assignment.startAt ? new Date(assignment.startAt) : null,
+          endAt: assignment.endAt ? new Date(assignment.endAt) : null,
+        }
+      : null,
+    bindings: bindingsJson as RequestContext['bindings'],
   };
 }
