@@ -1,5 +1,5 @@
 import { type AppName, eventually } from '@entitle/testing';
-import { startSystem, type System } from './support';
+import { adminAdd, extensionWithPolicies, startSystem, type System } from './support';
 
 interface Sample {
   name: string;
@@ -195,5 +195,35 @@ describe('metrics on a fresh system', () => {
       { timeoutMs: 20_000, what: 'the extension series declared at start' },
     );
     expect(s.receiver.calls.filter((c) => c.body?.Stage !== 'CustomExtensionConnectionTest')).toEqual([]);
+  });
+
+  it('a burst: delivered launch-and-continue outcomes are committed in groups, and each request is still delivered once', async () => {
+    const ext = await extensionWithPolicies(s, { hook: 'burst' });
+    const sc = { accessPackageId: ext.accessPackageId, policyId: ext.policies[0] as string };
+    const before = (await scrape('callout-dispatcher')).samples;
+    const ids = await Promise.all(Array.from({ length: 60 }, () => adminAdd(s, sc)));
+    for (const id of ids)
+      await eventually(
+        async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('delivered'),
+        { timeoutMs: 60_000, what: `${id} delivered` },
+      );
+    for (const id of ids) {
+      const types = (
+        (await s.api('GET', `/assignmentRequests/${id}/history`)).body.value as Array<{
+          eventType: string;
+        }>
+      ).map((e) => e.eventType);
+      expect(types.filter((t) => t === 'calloutSent' || t === 'delivered')).toEqual(['calloutSent', 'delivered']);
+    }
+    const after = (await scrape('callout-dispatcher')).samples;
+    const delta = (name: string) => (sample(after, name, {})?.value ?? 0) - (sample(before, name, {})?.value ?? 0);
+    // Every outcome was committed once, by a group of one or more; under a burst, fewer transactions than outcomes.
+    const outcomes = delta('entitle_callout_outcome_commit_group_size_sum');
+    const transactions = delta('entitle_callout_outcome_commit_group_size_count');
+    expect(outcomes).toBe(ids.length);
+    expect(transactions).toBeLessThan(outcomes);
+    expect(
+      s.receiver.calls.filter((c) => c.path === ext.path && c.body?.Stage !== 'CustomExtensionConnectionTest'),
+    ).toHaveLength(ids.length);
   });
 });

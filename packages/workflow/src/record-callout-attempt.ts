@@ -4,6 +4,7 @@ import {
   type CalloutRow,
   type EventInput,
   type RecordedCallout,
+  type RequestContext,
   ReplaysRepository,
   type RequestRow,
   RequestsRepository,
@@ -18,9 +19,10 @@ import {
   type RequestSnapshot,
   STEP_STAGE,
 } from '@entitle/domain';
-import type { AfterCommit } from '@entitle/platform';
+import { type AfterCommit, MetricsService } from '@entitle/platform';
 import { calloutsQueue, jobIds } from '@entitle/queue-contracts';
 import { Inject, Injectable } from '@nestjs/common';
+import { CommitGroup } from './commit-group';
 import { ReplayCompletion } from './replay-completion';
 import { RequestAdvancer, requestChanged, snapshotOf } from './request-advancer';
 import { UnitOfWork } from './unit-of-work';
@@ -43,7 +45,15 @@ export class RecordCalloutAttempt {
     @Inject(RequestAdvancer) private readonly advancer: RequestAdvancer,
     @Inject(ReplaysRepository) private readonly replays: ReplaysRepository,
     @Inject(ReplayCompletion) private readonly completion: ReplayCompletion,
-  ) {}
+    @Inject(MetricsService) metrics: MetricsService,
+  ) {
+    this.groupSize = metrics.histogram(
+      'entitle_callout_outcome_commit_group_size',
+      'Delivered launch-and-continue outcomes committed by one transaction (group commit under load; 1 when idle).',
+      [],
+      [1, 2, 4, 8, 16, 32],
+    );
+  }
 
   /** The attempt belongs to a replay of the instance (SPEC-2 §9.3), not to its first delivery. */
   private static inReplay(c: CalloutRow, attempt: number): boolean {
@@ -81,6 +91,19 @@ export class RecordCalloutAttempt {
   ): Promise<boolean> {
     if (RecordCalloutAttempt.inReplay(c, record.attempt))
       return this.finishReplay(c, record, verdict, traceparent, capabilityTokenHash);
+    // The hot path (a launch-and-continue callout of a request delivered) commits with others.
+    if (verdict === 'delivered' && !c.waits && c.requestId) return this.grouped.submit({ c, record, traceparent });
+    return this.finishOne(c, record, verdict, traceparent, capabilityTokenHash);
+  }
+
+  /** finish in a transaction of its own. */
+  private async finishOne(
+    c: CalloutRow,
+    record: AttemptRecord,
+    verdict: 'delivered' | 'failed',
+    traceparent: string | undefined,
+    capabilityTokenHash: Buffer | null,
+  ): Promise<boolean> {
     const movesOn = !(c.waits && verdict === 'delivered');
     return this.uow.run('recordCalloutOutcome', async (tx, after) => {
       // Lock order everywhere: the request row, then its callout instances.
@@ -91,17 +114,7 @@ export class RecordCalloutAttempt {
           ? await this.callouts.recordDelivered(tx, c.id, record, capabilityTokenHash)
           : await this.callouts.recordFailed(tx, c.id, record);
       if (!row) return false;
-      after.publish('callout.changed', {
-        calloutId: c.id,
-        requestId: c.requestId,
-        customExtensionId: c.customExtensionId,
-        stage: c.stage,
-        status: row.status,
-        sendState: row.sendState,
-        attempt: record.attempt,
-        httpStatus: record.httpStatus,
-        at: new Date().toISOString(),
-      });
+      after.publish('callout.changed', calloutChanged(c, row, record));
       if (!request) return true;
       const base = {
         requestId: request.id,
@@ -176,6 +189,74 @@ export class RecordCalloutAttempt {
   }
 
   /**
+   * Delivered launch-and-continue outcomes, committed together (group commit): while
+   * MAX_COMMITS_IN_FLIGHT transactions run, outcomes that finish queue up, and the next
+   * transaction takes them all. Each outcome's job completes only after the commit that carries it,
+   * as before; an idle dispatcher commits each at once. The transaction locks the requests in one
+   * statement (in id order), records each instance's guarded update with its attempt, and moves
+   * the requests on with one statement (RequestAdvancer.persistMany). If a grouped transaction
+   * fails, each of its outcomes is recorded again by itself, so one bad item fails only itself.
+   */
+  private readonly grouped = new CommitGroup<Continued, boolean>(
+    (items) => {
+      this.groupSize.observe(items.length);
+      return this.uow.run('recordCalloutOutcome', (tx, after) => this.finishContinued(tx, after, items));
+    },
+    (item) => {
+      this.groupSize.observe(1);
+      return this.finishOne(item.c, item.record, 'delivered', item.traceparent, null);
+    },
+    (item) => item.c.requestId as string,
+  );
+  private readonly groupSize: ReturnType<MetricsService['histogram']>;
+
+  private async finishContinued(tx: Tx, after: AfterCommit, items: readonly Continued[]): Promise<boolean[]> {
+    // Lock order everywhere: the request rows (in id order, as lockContexts takes them), then
+    // their callout instances.
+    const contexts = await this.requests.lockContexts(
+      tx,
+      items.map((i) => i.c.requestId as string),
+    );
+    const results: boolean[] = [];
+    const goOn: Array<{ ctx: RequestContext; from: RequestSnapshot; events: EventInput[]; traceparent?: string }> = [];
+    for (const { c, record, traceparent } of items) {
+      const row = await this.callouts.recordDelivered(tx, c.id, record, null);
+      results.push(row !== undefined);
+      if (!row) continue;
+      after.publish('callout.changed', calloutChanged(c, row, record));
+      const ctx = contexts.get(c.requestId as string);
+      if (!ctx) continue;
+      const events: EventInput[] = [
+        {
+          requestId: ctx.request.id,
+          stage: c.stage,
+          customExtensionId: c.customExtensionId,
+          calloutInstanceId: c.id,
+          eventType: 'calloutSent',
+          httpStatus: record.httpStatus,
+          attempt: record.attempt,
+        },
+      ];
+      let next: RequestSnapshot;
+      try {
+        next = applyCalloutOutcome(snapshotOf(ctx.request), c.stage, {
+          delivered: true,
+          waits: false,
+          policy: c.onCalloutFailure,
+        });
+      } catch (err) {
+        // The request moved on without this callout (canceled, resumed, timed out): record only.
+        if (!isDomainError(err)) throw err;
+        await this.requests.insertEvents(tx, events);
+        continue;
+      }
+      goOn.push({ ctx, from: next, events, traceparent });
+    }
+    await this.advancer.persistMany(tx, after, goOn);
+    return results;
+  }
+
+  /**
    * The outcome of a replayed callout (SPEC-2 §9.3). On success the instance is delivered and, if
    * its failure had ended the request and nothing changed the request since the replay was
    * accepted, the same commit reopens it: a wait stage waits again from now; a fail-closed
@@ -204,17 +285,7 @@ export class RecordCalloutAttempt {
           ? await this.callouts.recordDelivered(tx, c.id, record, capabilityTokenHash, reopen && c.waits)
           : await this.callouts.recordFailed(tx, c.id, record);
       if (!row) return false;
-      after.publish('callout.changed', {
-        calloutId: c.id,
-        requestId: c.requestId,
-        customExtensionId: c.customExtensionId,
-        stage: c.stage,
-        status: row.status,
-        sendState: row.sendState,
-        attempt: record.attempt,
-        httpStatus: record.httpStatus,
-        at: new Date().toISOString(),
-      });
+      after.publish('callout.changed', calloutChanged(c, row, record));
       if (c.replayId && c.sendTrigger === 'bulkReplay')
         await this.finishReplayItem(
           tx,
@@ -362,5 +433,27 @@ function attemptFailedEvent(c: CalloutRow, record: AttemptRecord): EventInput {
     attempt: record.attempt,
     detail: record.error,
     errorCode: record.errorCode ?? null,
+  };
+}
+
+/** A delivered launch-and-continue outcome waiting for its group's commit. */
+interface Continued {
+  c: CalloutRow;
+  record: AttemptRecord;
+  traceparent: string | undefined;
+}
+
+/** The `callout.changed` notice of a recorded attempt. */
+function calloutChanged(c: CalloutRow, row: RecordedCallout, record: AttemptRecord) {
+  return {
+    calloutId: c.id,
+    requestId: c.requestId,
+    customExtensionId: c.customExtensionId,
+    stage: c.stage,
+    status: row.status,
+    sendState: row.sendState,
+    attempt: record.attempt,
+    httpStatus: record.httpStatus,
+    at: new Date().toISOString(),
   };
 }
