@@ -272,14 +272,12 @@ app.post('/oauth2/v2.0/token', async (req, reply) => {
     azp: app_.app_id,
     name: app_.display_name,
   });
-  return reply
-    .header('cache-control', 'no-store')
-    .send({
-      access_token: token,
-      token_type: 'Bearer',
-      expires_in: TOKEN_LIFETIME_S,
-      ext_expires_in: TOKEN_LIFETIME_S,
-    });
+  return reply.header('cache-control', 'no-store').send({
+    access_token: token,
+    token_type: 'Bearer',
+    expires_in: TOKEN_LIFETIME_S,
+    ext_expires_in: TOKEN_LIFETIME_S,
+  });
 });
 
 const createSchema = {
