@@ -473,6 +473,55 @@ describe('waits beyond Step Functions', () => {
     expect(assignments[0].n).toBe(continued.length);
   });
 
+  it('a resume that arrives before its delivery is recorded: the wait never starts (no deadline, nothing for the reaper), and the request goes on once', async () => {
+    const sc = await scenario({ callback: { timeoutDuration: 'PT10M' } });
+    // The endpoint answers its HTTP request 1.5 s late, and resumes meanwhile (as a Logic App that
+    // answers the callout before it answers the request can).
+    s.receiver.respondWith((call) =>
+      call.path.startsWith(`/hooks/${sc.hook}`) ? { status: 202, delayMs: 1500 } : undefined,
+    );
+    try {
+      const id = await request(sc);
+      const call = await eventually(
+        () => {
+          const c = s.receiver.calls.find(
+            (x) => x.path.startsWith(`/hooks/${sc.hook}`) && x.body?.AccessPackageAssignmentRequestId === id,
+          );
+          if (!c) throw new Error('no callout yet');
+          return c;
+        },
+        { timeoutMs: 20_000, what: 'the callout' },
+      );
+      const instanceId = String(call.body?.CustomExtensionStageInstanceId);
+      const early = await s.api('POST', `/v1.0${String(call.body?.CallbackUriPath)}`, resumeBody(instanceId, 'early'));
+      expect(early.status).toBe(204);
+      await eventually(
+        async () => expect((await s.api('GET', `/assignmentRequests/${id}`)).body.state).toBe('delivered'),
+        { timeoutMs: 20_000, what: 'delivered' },
+      );
+      // Recorded after the resume: the delivery counts, and no wait starts on an answered instance.
+      await eventually(async () => expect((await instanceOf(id, instanceId)).attemptCount).toBe(1), {
+        timeoutMs: 20_000,
+        what: 'the delivery recorded',
+      });
+      const instance = await instanceOf(id, instanceId);
+      expect(instance.status).toBe('callbackReceived');
+      expect(instance.deadlineDateTime ?? null).toBeNull();
+      const [row] = await s.ds.query(
+        `SELECT wait_due_at, wait_ended_at, wait_generation FROM callout_instances WHERE id = $1`,
+        [instanceId],
+      );
+      expect(row.wait_due_at).toBeNull();
+      expect(row.wait_ended_at).not.toBeNull();
+      expect(row.wait_generation).toBe(0);
+      const types = (await history(id)).map((e) => e.eventType);
+      expect(types.filter((t) => t === 'resumed')).toHaveLength(1);
+      expect(types).not.toContain('waitingForCallback');
+    } finally {
+      s.receiver.respondWith(() => ({ status: 202 }));
+    }
+  });
+
   it('capability URL: a caller with no role heartbeats and resumes one wait, and the token opens nothing else', async () => {
     const sc = await scenario({ callback: { timeoutDuration: 'PT10M', isCapabilityUrlEnabled: true } });
     const id = await request(sc);

@@ -179,8 +179,10 @@ export class CalloutsRepository {
     capabilityTokenHash: Buffer | null = null,
     startWait = true,
   ): Promise<RecordedCallout | undefined> {
-    // A replayed wait whose request went on by policy meanwhile is only delivered: no wait starts.
-    const w = startWait ? 'c.waits' : 'false';
+    // A replayed wait whose request went on by policy meanwhile is only delivered: no wait starts. Nor
+    // does one whose resume arrived before this delivery was recorded (the endpoint answered the
+    // callout before it answered its HTTP request): its wait is over before it began.
+    const w = startWait ? `(c.waits AND c.status IN ('waitingForCallback', 'calloutFailed'))` : 'false';
     return this.updateWithAttempt(
       tx,
       startWait ? 'callouts.recordDelivered' : 'callouts.recordDelivered.noWait',
@@ -191,7 +193,7 @@ export class CalloutsRepository {
                             ELSE c.status END,
               wait_generation = c.wait_generation + CASE WHEN ${w} THEN 1 ELSE 0 END,
               wait_started_at = CASE WHEN ${w} THEN date_trunc('milliseconds', now()) END,
-              wait_ended_at = NULL,
+              wait_ended_at = CASE WHEN ${w} THEN NULL ELSE c.wait_ended_at END,
               deadline_at = CASE WHEN ${w} THEN date_trunc('milliseconds', now()) + make_interval(secs => c.callback_timeout_seconds) END,
               heartbeat_deadline_at = CASE WHEN ${w} AND c.heartbeat_timeout_seconds IS NOT NULL
                                            THEN date_trunc('milliseconds', now()) + make_interval(secs => c.heartbeat_timeout_seconds) END,
