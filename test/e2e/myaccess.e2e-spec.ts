@@ -281,9 +281,20 @@ describe('people’s pages: my requests and pending approvals', () => {
       { timeoutMs: 20_000, what: 'the waiting request on the list' },
     );
     await resume(sc.hook, id, 'done');
-    // Settled: no later transition is left to announce itself once the stream opens.
-    await eventually(async () => expect(await stateOf(id)).toBe('delivered'), { timeoutMs: 20_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    // Settled: the request delivered and its one callout's outcome recorded, so no later transition
+    // is left to announce itself once the stream opens.
+    await eventually(
+      async () => {
+        const r = await s.api('GET', `/assignmentRequests/${id}`);
+        expect(r.body.state).toBe('delivered');
+        const instances = r.body.customExtensionCalloutInstances as Array<Record<string, unknown>>;
+        expect(instances.map((i) => i.status)).toEqual(['callbackReceived']);
+        expect((await s.api('GET', `/assignmentRequests/${id}/history`)).body.value).toContainEqual(
+          expect.objectContaining({ eventType: 'delivered' }),
+        );
+      },
+      { timeoutMs: 20_000, what: 'the request settled' },
+    );
     release();
     await row.getByText(CONTINUES).waitFor({ timeout: 5_000 });
     await ctx.close();
