@@ -12,11 +12,9 @@ import { performance } from 'node:perf_hooks';
 import { freePort, withAppNodeOptions } from '../../scripts/lib.mjs';
 import { stopOnCleanup } from '../lib/gateway.mjs';
 import {
-  calloutPkg,
   db,
   deletePrefixKeys,
   envInt,
-  factories,
   fmtInt,
   freshDatabase,
   log,
@@ -29,10 +27,9 @@ import {
   runBench,
   sleep,
 } from '../lib/million-common.mjs';
+import { loadWaits, waitScenario } from '../lib/waits-seed.mjs';
 
 const { createDataSource, assertMigrated } = db;
-const { insertScenario } = factories;
-const { buildRequestPayload, callbackUriPath } = calloutPkg;
 
 const DEADLINES = envInt('BENCH_DEADLINES', 100_000); // waits timed out
 const WINDOW_S = envInt('BENCH_WINDOW_S', 60); // their deadlines fall due evenly over this many seconds
@@ -44,10 +41,6 @@ const GRACE_S = envInt('BENCH_GRACE_S', 120); // after the last deadline, give u
 const TS = Date.now();
 const DB_NAME = `entitle_bench_accuracy_${TS}`;
 const PREFIX = `bench-accuracy-${TS}`;
-const STAGE = 'assignmentRequestCreated';
-const TIMEOUT_S = 7 * 86_400; // the binding's timeoutDuration: the waits started 7 days before their deadline
-const MAX_S = 365 * 86_400; // maximumDuration: the hard cap, far beyond
-const CHUNK = 50_000;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 const APP_NAME = 'entitle-timeout-reaper'; // the reaper's application_name in pg_stat_activity
 
@@ -152,91 +145,6 @@ class CpuMeter {
   }
 }
 
-/** The real seed helpers: a launch-and-wait extension bound at STAGE under policy fail, and its Graph payload. */
-async function scenario(ds) {
-  const s = await insertScenario(ds, 'http://127.0.0.1:9/hooks/bench-accuracy', [STAGE], {
-    callbackTimeoutSeconds: TIMEOUT_S,
-    maximumRetries: 1,
-  });
-  await ds.query(`UPDATE custom_extensions SET maximum_duration_seconds = $2 WHERE id = $1`, [s.extension.id, MAX_S]);
-  await ds.query(`UPDATE policy_stage_settings SET on_callback_timeout = 'fail' WHERE policy_id = $1`, [s.policy.id]);
-  const ZERO = '00000000-0000-0000-0000-000000000000';
-  const payload = buildRequestPayload({
-    requestId: ZERO,
-    calloutId: ZERO,
-    stage: STAGE,
-    requestType: 'adminAdd',
-    state: 'submitted',
-    status: 'Accepted',
-    answers: [],
-    catalog: s.catalog,
-    accessPackage: s.accessPackage,
-    policy: s.policy,
-    assignment: { id: ZERO, state: '', status: '' },
-    target: s.target,
-    requestor: s.requestor,
-    callback: { uriPath: callbackUriPath(ZERO), durationBeforeTimeout: 'P7D' },
-  });
-  return { ...s, payload };
-}
-
-/**
- * `n` requests waiting at STAGE, each with its delivered wait in the shape the dispatcher leaves it
- * (as bench/waits loads them): request submitted / WaitingForCallback at step created; instance
- * waitingForCallback, send_state sent, generation 1, started now, deadline 7 days on, hard cap 365
- * days on, wait_due_at the earlier. arm() then moves the clocks into the measured window.
- */
-async function loadWaits(c, sc, n) {
-  for (let done = 0; done < n; done += CHUNK) {
-    const k = Math.min(CHUNK, n - done);
-    await c.query(
-      `WITH g AS MATERIALIZED (
-         SELECT gen_random_uuid() AS rid, gen_random_uuid() AS cid, gen_random_uuid() AS aid,
-                date_trunc('milliseconds', now()) AS started,
-                '00-' || replace(gen_random_uuid()::text, '-', '') || '-' || substr(md5(random()::text), 1, 16) || '-01' AS tp
-           FROM generate_series(1, $1)
-       ), r AS (
-         INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id,
-                access_package_id, policy_id, assignment_id, target_id, requestor_id, justification, traceparent, wake_at,
-                created_at, modified_at)
-         SELECT g.rid, 'adminAdd', 'submitted', 'WaitingForCallback', 'created', true, 2, $2, $3, $4, g.aid, $8, $5,
-                'bench:accuracy', g.tp, NULL, g.started, g.started
-           FROM g
-       )
-       INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, catalog_id, stage, status,
-              send_state, waits, callback_timeout_seconds, maximum_duration_seconds, on_callback_timeout, on_callout_failure,
-              capability_enabled, wait_generation, wait_started_at, deadline_at, hard_deadline_at, wait_due_at,
-              attempt_count, max_attempts, next_attempt_at, last_http_status, last_attempt_at, target_url, endpoint,
-              authentication, timeout_ms, payload, traceparent, created_at, modified_at)
-       SELECT g.cid, g.rid, g.aid, x.id, $2, s.stage, 'waitingForCallback', 'sent', true, x.callback_timeout_seconds,
-              x.maximum_duration_seconds, s.on_callback_timeout, s.on_callout_failure, false, 1, g.started,
-              g.started + make_interval(secs => x.callback_timeout_seconds),
-              g.started + make_interval(secs => x.maximum_duration_seconds),
-              g.started + make_interval(secs => LEAST(x.callback_timeout_seconds, x.maximum_duration_seconds)),
-              1, 1 + x.maximum_retries, NULL, 202, g.started, x.endpoint->>'url', x.endpoint, x.authentication, x.timeout_ms,
-              jsonb_set($7::jsonb || jsonb_build_object('AccessPackageAssignmentRequestId', g.rid,
-                          'CustomExtensionStageInstanceId', g.cid,
-                          'CallbackUriPath', '/identityGovernance/entitlementManagement/assignmentRequests/' || g.rid || '/resume'),
-                        '{Assignment,Id}', to_jsonb(g.aid)),
-              g.tp, g.started, g.started
-         FROM g CROSS JOIN custom_extensions x
-         JOIN policy_stage_settings s ON s.custom_extension_id = x.id AND s.policy_id = $4 AND s.stage = '${STAGE}'
-        WHERE x.id = $6`,
-      [
-        k,
-        sc.catalog.id,
-        sc.accessPackage.id,
-        sc.policy.id,
-        sc.requestor.id,
-        sc.extension.id,
-        JSON.stringify(sc.payload),
-        sc.target.id,
-      ],
-    );
-    log(`loaded ${fmtInt(done + k)} of ${fmtInt(n)} waits`);
-  }
-}
-
 /**
  * Moves every wait's clocks so the deadlines fall due evenly over the window, the first LEAD_S
  * seconds from now (by the database clock, which the reaper decides by): the k-th of n at
@@ -297,8 +205,14 @@ async function main() {
   await assertMigrated(ds, url);
   const pgVersion = (await c.query('SHOW server_version')).rows[0].server_version;
 
-  const sc = await scenario(ds);
-  await loadWaits(c, sc, DEADLINES);
+  const sc = await waitScenario(ds, 'fail', 'bench-accuracy');
+  // Started now: arm() moves every wait's clocks into the measured window.
+  await loadWaits(c, sc, {
+    n: DEADLINES,
+    group: 'bench:accuracy',
+    spreadDays: 0,
+    onChunk: (done) => log(`loaded ${fmtInt(done)} of ${fmtInt(DEADLINES)} waits`),
+  });
   await c.query('VACUUM (ANALYZE) callout_instances, assignment_requests');
 
   const reapers = [];

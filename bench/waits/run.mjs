@@ -12,13 +12,11 @@ import pg from 'pg';
 import { Pool as HttpPool } from 'undici';
 import { freePort, withAppNodeOptions } from '../../scripts/lib.mjs';
 import {
-  calloutPkg,
   captureSql,
   checkpoints,
   db,
   deletePrefixKeys,
   explainRolledBack,
-  factories,
   fmtInt,
   fmtMs,
   freshDatabase,
@@ -37,10 +35,9 @@ import {
   summarizePlan,
   table,
 } from '../lib/million-common.mjs';
+import { loadWaits, STAGE, waitScenario } from '../lib/waits-seed.mjs';
 
 const { createDataSource, CalloutsRepository, assertMigrated } = db;
-const { insertScenario } = factories;
-const { buildRequestPayload, callbackUriPath } = calloutPkg;
 const { CapabilityTokens, ServerSecrets } = require(path.join(ROOT, 'packages/identity/dist'));
 
 // ---- sizes ---------------------------------------------------------------------------------------
@@ -78,14 +75,10 @@ const DB_NAME = `entitle_bench_waits_${TS}`;
 const PREFIX = `bench-waits-${TS}`; // QUEUE_PREFIX of the apps; BullMQ keys are "{PREFIX:<queue>}:..."
 const EM = '/v1.0/identityGovernance/entitlementManagement';
 const BATCH = 500; // apps/timeout-reaper/src/reaper/reaper.service.ts
-const CHUNK = 100_000;
-const TIMEOUT_S = 7 * 86_400; // timeoutDuration of every wait: deadlines 1..7 days ahead
-const MAX_S = 365 * 86_400; // maximumDuration: the hard cap, far enough for every extension here
 const EXTEND_BY = 'P30D'; // beyond the 7-day deadline, so every extending heartbeat moves it
 const HB_GAP_MS = 1_100; // SPEC-2 §10.3: at most one heartbeat per second per instance
 const POLICIES = ['fail', 'continue', 'deny'];
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-const STAGE = 'assignmentRequestCreated';
 
 const BOOTSTRAP_CLIENT_ID = randomUUID();
 const BOOTSTRAP_CLIENT_SECRET = `bench-${randomBytes(16).toString('hex')}`;
@@ -137,107 +130,6 @@ async function main() {
 }
 
 // ---- data --------------------------------------------------------------------------------------------
-
-/**
- * One catalog, one launch-and-wait extension (7 days, hard cap 365 days) bound at
- * assignmentRequestCreated with `policy` as its onCallbackTimeout, a package and a policy (the real
- * seed helpers), and the Graph payload the callouts of that binding carry.
- */
-async function scenario(ds, policy) {
-  const s = await insertScenario(ds, 'http://127.0.0.1:9/hooks/bench-waits', [STAGE], {
-    callbackTimeoutSeconds: TIMEOUT_S,
-    maximumRetries: 1,
-  });
-  await ds.query(`UPDATE custom_extensions SET maximum_duration_seconds = $2 WHERE id = $1`, [s.extension.id, MAX_S]);
-  if (policy)
-    await ds.query(`UPDATE policy_stage_settings SET on_callback_timeout = $2 WHERE policy_id = $1`, [
-      s.policy.id,
-      policy,
-    ]);
-  const ZERO = '00000000-0000-0000-0000-000000000000';
-  const payload = buildRequestPayload({
-    requestId: ZERO,
-    calloutId: ZERO,
-    stage: STAGE,
-    requestType: 'adminAdd',
-    state: 'submitted',
-    status: 'Accepted',
-    answers: [],
-    catalog: s.catalog,
-    accessPackage: s.accessPackage,
-    policy: s.policy,
-    assignment: { id: ZERO, state: '', status: '' },
-    target: s.target,
-    requestor: s.requestor,
-    callback: { uriPath: callbackUriPath(ZERO), durationBeforeTimeout: 'P7D' },
-  });
-  return { ...s, payload };
-}
-
-/**
- * `n` requests waiting at assignmentRequestCreated, each with its delivered wait in the shape the
- * dispatcher's recordDelivered leaves it (status waitingForCallback, send_state sent, generation 1,
- * the three clocks from a start 0..6 days ago), the binding's policy snapshotted on the instance.
- * `group` goes into the request's justification, so a phase finds its rows. With `principals`,
- * every request gets its own target user (what the continue path's lockContext joins and the
- * delivered assignment is unique on).
- */
-async function loadWaits(c, sc, { n, group, capability = false, principals = false }) {
-  for (let done = 0; done < n; done += CHUNK) {
-    const k = Math.min(CHUNK, n - done);
-    await c.query(
-      `WITH g AS MATERIALIZED (
-         SELECT gen_random_uuid() AS rid, gen_random_uuid() AS cid, gen_random_uuid() AS aid, gen_random_uuid() AS tid,
-                date_trunc('milliseconds', now() - random() * interval '6 days') AS started,
-                '00-' || replace(gen_random_uuid()::text, '-', '') || '-' || substr(md5(random()::text), 1, 16) || '-01' AS tp
-           FROM generate_series(1, $1)
-       ), p AS (
-         INSERT INTO principals (id, kind, display_name, user_principal_name, mail)
-         SELECT g.tid, 'user', 'bench-' || g.tid, 'bench-' || g.tid || '@entitle.example.com',
-                'bench-' || g.tid || '@entitle.example.com'
-           FROM g WHERE $8::boolean
-       ), r AS (
-         INSERT INTO assignment_requests (id, request_type, state, status, step, step_started, version, catalog_id,
-                access_package_id, policy_id, assignment_id, target_id, requestor_id, justification, traceparent, wake_at,
-                created_at, modified_at)
-         SELECT g.rid, 'adminAdd', 'submitted', 'WaitingForCallback', 'created', true, 2, $2, $3, $4, g.aid, g.tid, $5,
-                $9, g.tp, NULL, g.started, g.started
-           FROM g
-       )
-       INSERT INTO callout_instances (id, request_id, assignment_id, custom_extension_id, catalog_id, stage, status,
-              send_state, waits, callback_timeout_seconds, maximum_duration_seconds, on_callback_timeout, on_callout_failure,
-              capability_enabled, wait_generation, wait_started_at, deadline_at, hard_deadline_at, wait_due_at,
-              attempt_count, max_attempts, next_attempt_at, last_http_status, last_attempt_at, target_url, endpoint,
-              authentication, timeout_ms, payload, traceparent, created_at, modified_at)
-       SELECT g.cid, g.rid, g.aid, x.id, $2, s.stage, 'waitingForCallback', 'sent', true, x.callback_timeout_seconds,
-              x.maximum_duration_seconds, s.on_callback_timeout, s.on_callout_failure, $10::boolean, 1, g.started,
-              g.started + make_interval(secs => x.callback_timeout_seconds),
-              g.started + make_interval(secs => x.maximum_duration_seconds),
-              g.started + make_interval(secs => LEAST(x.callback_timeout_seconds, x.maximum_duration_seconds)),
-              1, 1 + x.maximum_retries, NULL, 202, g.started, x.endpoint->>'url', x.endpoint, x.authentication, x.timeout_ms,
-              jsonb_set(jsonb_set($7::jsonb || jsonb_build_object('AccessPackageAssignmentRequestId', g.rid,
-                          'CustomExtensionStageInstanceId', g.cid,
-                          'CallbackUriPath', '/identityGovernance/entitlementManagement/assignmentRequests/' || g.rid || '/resume'),
-                        '{Assignment,Id}', to_jsonb(g.aid)), '{Assignment,Target,Id}', to_jsonb(g.tid)),
-              g.tp, g.started, g.started
-         FROM g CROSS JOIN custom_extensions x
-         JOIN policy_stage_settings s ON s.custom_extension_id = x.id AND s.policy_id = $4 AND s.stage = '${STAGE}'
-        WHERE x.id = $6`,
-      [
-        k,
-        sc.catalog.id,
-        sc.accessPackage.id,
-        sc.policy.id,
-        sc.requestor.id,
-        sc.extension.id,
-        JSON.stringify(sc.payload),
-        principals,
-        group,
-        capability,
-      ],
-    );
-  }
-}
 
 async function groupIds(c, group) {
   const { rows } = await c.query(
@@ -504,7 +396,7 @@ function summarize(st, extra = {}) {
 // ---- §1, §2, §5: through one gateway ---------------------------------------------------------------------
 
 async function gatewaySections(url, c, ds, dbOid, r) {
-  const sc = await scenario(ds, null);
+  const sc = await waitScenario(ds, null);
   const want = { hb: SECTIONS.has('heartbeats'), resume: SECTIONS.has('resume') };
   const warmResumes = Math.min(200, Math.max(20, Math.round(RESUMES / 5)));
   if (want.hb) await loadWaits(c, sc, { n: HB_INSTANCES, group: 'bench:hb' });
@@ -823,7 +715,7 @@ async function resumeSection(c, http, bearer, meter, warm) {
 // ---- §3: the reaper's tick with many waits and heartbeats in the background -----------------------------
 
 async function scaleSection(c, ds) {
-  const sc = await scenario(ds, null);
+  const sc = await waitScenario(ds, null);
   const repo = new CalloutsRepository(ds);
   const [claim] = await captureSql((fake) => new CalloutsRepository(fake).timeOutDue(fake, BATCH));
   const [claimContinue] = await captureSql((fake) => new CalloutsRepository(fake).claimDueToContinue(fake, BATCH));
@@ -1054,7 +946,7 @@ async function reaperSection(url, c, ds) {
   };
   const warm = Math.min(500, Math.max(50, Math.round(DUE / 10)));
   for (const policy of POLICIES) {
-    const sc = await scenario(ds, policy);
+    const sc = await waitScenario(ds, policy);
     await loadWaits(c, sc, { n: warm, group: `bench:${policy}:warm`, principals: true });
     for (let rep = 0; rep < REAPER_REPS; rep++)
       await loadWaits(c, sc, { n: DUE, group: `bench:${policy}:${rep}`, principals: true });
