@@ -42,6 +42,8 @@ const RENDERS = int('BENCH_RENDERS', 500); // renders measured per page
 const STREAMS = int('BENCH_STREAMS', 200); // the spec's size is 1,000
 const RATE = int('BENCH_CHANGES_PER_SECOND', 100);
 const SSE_SECONDS = int('BENCH_SSE_SECONDS', 5);
+const CPU_PROF = process.env.BENCH_CPU_PROF === '1'; // gateway profile of the measured renders (see README)
+const PROF_DIR = process.env.BENCH_PROF_DIR ?? path.join(os.tmpdir(), `bench-pages-prof-${Date.now()}`);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 const TS = Date.now();
@@ -155,7 +157,16 @@ async function main() {
     `seeded ${fmtInt(REQUESTS)} requests and ${fmtInt(APPROVALS)} pending approvals in ${fmtMs(performance.now() - t0)} ms`,
   );
 
-  const gw = await startGateway(url, PREFIX);
+  const gw = await startGateway(
+    url,
+    PREFIX,
+    CPU_PROF
+      ? {
+          BENCH_PROF_DIR: PROF_DIR,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(ROOT, 'bench/e2e-continue/cpu-prof-preload.cjs')}`.trim(),
+        }
+      : {},
+  );
   // Sessions are the gateway's own tokens (the cookie is one): minted here with its signing key.
   const keys = new KeyStore(ds, { maxTokenLifetimeSeconds: 3600, reloadMs: 60_000 });
   const tokens = new TokenService(keys, {
@@ -188,13 +199,26 @@ async function main() {
   const rows = [];
   for (const [name, path_, cookie] of cases) {
     await renders(agent, gw.base, path_, cookie); // warm-up (prepared statements, JIT)
+    if (CPU_PROF) process.kill(gw.pid, 'SIGUSR2'); // starts the gateway's profiler
+    const cpuBefore = cpuSeconds(gw.pid);
     const r = await renders(agent, gw.base, path_, cookie);
+    const gatewayMs = ((cpuSeconds(gw.pid) - cpuBefore) * 1000) / RENDERS;
+    if (CPU_PROF) process.kill(gw.pid, 'SIGUSR2'); // writes its profile
+
     // Round trips per render: sequential renders between two readings of the commit counter.
     const before = await commits(c);
     const n = 50;
     for (let i = 0; i < n; i++) await (await fetch(`${gw.base}${path_}`, { headers: { cookie } })).text();
     const perRender = ((await commits(c)) - before - 1) / n; // -1: the reading itself
-    rows.push([name, fmtMs(r.p50), fmtMs(r.p99), r.rps.toFixed(0), perRender.toFixed(1), fmtInt(r.bytes)]);
+    rows.push([
+      name,
+      fmtMs(r.p50),
+      fmtMs(r.p99),
+      r.rps.toFixed(0),
+      gatewayMs.toFixed(2),
+      perRender.toFixed(1),
+      fmtInt(r.bytes),
+    ]);
     log(`${name}: p50 ${fmtMs(r.p50)} ms, p99 ${fmtMs(r.p99)} ms; ${loadAll()}`);
   }
 
@@ -279,7 +303,7 @@ async function main() {
     `Sizes: ${fmtInt(REQUESTS)} requests for one requestor, ${fmtInt(APPROVALS)} approvals pending on one approver, ` +
       `${SESSIONS} concurrent sessions, ${RENDERS} renders per page (after as many to warm up).\n`,
   );
-  print(table(['page', 'p50 ms', 'p99 ms', 'renders/s', 'DB round trips / render', 'HTML bytes'], rows));
+  print(table(['page', 'p50 ms', 'p99 ms', 'renders/s', 'gateway CPU ms / render', 'DB round trips / render', 'HTML bytes'], rows));
   print(
     `\nDB round trips are the database's committed transactions per render (pg_stat_database; each autocommit ` +
       `statement is one), measured over 50 sequential renders: pg_stat_statements is not loaded on this server.\n`,
@@ -302,4 +326,7 @@ async function main() {
   );
 }
 
-runBench('pages', main);
+runBench('pages', async () => {
+  await main();
+  if (CPU_PROF) log(`gateway CPU profiles of the measured renders in ${PROF_DIR} (bench/e2e-continue/profile-summary.mjs reads them)`);
+});

@@ -10,6 +10,11 @@ import {
 } from 'jose';
 import type { KeyStore } from './keys';
 
+/** Seconds of clock skew allowed on `exp` and `nbf`. */
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** Verified local tokens remembered (see TokenService.verified). */
+const VERIFIED_TOKENS_KEPT = 10_000;
+
 /** An OIDC issuer whose tokens the gateway also accepts (SPEC §5). */
 export interface ExternalIssuer {
   issuer: string;
@@ -54,6 +59,14 @@ export class TokenService {
    * reloads, and importing on every call cost about as much as the signature check itself.
    */
   private readonly imported = new WeakMap<JWK, ReturnType<typeof importJWK>>();
+  /**
+   * Our tokens already verified, by their text: a session or a client presents the same token on
+   * every call until it expires, and the RS256 check was a tenth of a page render's CPU. An entry
+   * holds only while the key that verified it is still the one the KeyStore publishes under its kid
+   * (a reload, a retirement or a removal misses), and only until the token's `exp` (with the same
+   * tolerance as the check). Tokens without `exp` are never kept. Bounded: the oldest goes first.
+   */
+  private readonly verified = new Map<string, { jwk: JWK; subject: TokenSubject; until: number }>();
 
   constructor(
     private readonly keys: KeyStore,
@@ -123,6 +136,11 @@ export class TokenService {
     if (!kid) throw new InvalidTokenError('the token names no signing key (kid)');
     const jwk = await this.keys.publicJwk(kid);
     if (!jwk) throw new InvalidTokenError(`the token was signed with key ${kid}, which this issuer does not publish`);
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.jwk === jwk && Date.now() < known.until) return known.subject;
+      this.verified.delete(token);
+    }
     try {
       let key = this.imported.get(jwk);
       if (!key) {
@@ -133,10 +151,18 @@ export class TokenService {
         issuer: this.options.issuer,
         audience: this.options.audience,
         algorithms: ['RS256'],
-        clockTolerance: 30,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
       if (typeof payload.sub !== 'string') throw new InvalidTokenError('the token has no subject');
-      return { issuer: 'local', value: payload.sub, match: 'id', claims: payload };
+      const subject: TokenSubject = { issuer: 'local', value: payload.sub, match: 'id', claims: payload };
+      if (typeof payload.exp === 'number') {
+        if (this.verified.size >= VERIFIED_TOKENS_KEPT) {
+          const oldest = this.verified.keys().next();
+          if (!oldest.done) this.verified.delete(oldest.value);
+        }
+        this.verified.set(token, { jwk, subject, until: (payload.exp + CLOCK_TOLERANCE_SECONDS) * 1000 });
+      }
+      return subject;
     } catch (err) {
       throw new InvalidTokenError(describe(err));
     }
@@ -153,7 +179,7 @@ export class TokenService {
         issuer: issuer.issuer,
         audience: issuer.audiences.length ? issuer.audiences : undefined,
         algorithms: ['RS256', 'PS256', 'ES256', 'EdDSA'],
-        clockTolerance: 30,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
       const value = payload[issuer.principalClaim];
       if (typeof value !== 'string' || value === '') {

@@ -222,6 +222,38 @@ describe('TokenService with the local issuer (real PostgreSQL)', () => {
     await expect(tokens.verify(justExpired)).resolves.toMatchObject({ issuer: 'local' });
   });
 
+  it('a token verified once (and so remembered) stops verifying when it expires', async () => {
+    // One KeyStore that never reloads on its own, so only the token's expiry can end the memory.
+    const own = tokenService(keyStore(sql, 24 * 3600_000));
+    const t = now();
+    const token = await signWithActiveKey(keys, localClaims({ iat: t, nbf: t - 5, exp: t + 60 }));
+    await expect(own.verify(token)).resolves.toMatchObject({ issuer: 'local' });
+    await expect(own.verify(token)).resolves.toMatchObject({ issuer: 'local' });
+    // Only Date moves (timers, ticks and the database's clock stay real).
+    jest.useFakeTimers({
+      doNotFake: [
+        'hrtime',
+        'nextTick',
+        'performance',
+        'queueMicrotask',
+        'setImmediate',
+        'clearImmediate',
+        'setInterval',
+        'clearInterval',
+        'setTimeout',
+        'clearTimeout',
+      ],
+      now: (t + 60 + 29) * 1000,
+    });
+    try {
+      await expect(own.verify(token)).resolves.toMatchObject({ issuer: 'local' }); // within the tolerance
+      jest.setSystemTime((t + 60 + 31) * 1000);
+      await expectInvalid(own.verify(token), /expired/);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('rejects a token signed with the issuer key but for another audience', async () => {
     const token = await signWithActiveKey(keys, localClaims({ aud: 'http://elsewhere.test' }));
     await expectInvalid(tokens.verify(token), /aud/);

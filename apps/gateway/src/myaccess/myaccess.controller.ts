@@ -190,14 +190,9 @@ export class MyAccessController {
       if (!state)
         return this.refuse(reply, 400, 'Bad request', `state: expected one of ${REQUEST_STATES.join(', ')}.`, user);
     }
-    const rows = await this.pages.myRequests(user.id, after, state);
-    const shown = rows.slice(0, 25);
-    const last = shown[shown.length - 1];
-    const nextPage =
-      rows.length > 25 && last
-        ? encodePosition({ at: new Date(last.createdAt).toISOString(), id: last.id })
-        : undefined;
-    this.html(reply, requestsPage({ shell: this.shell(req, user, q), rows: shown, state, nextPage }));
+    const { rows, next } = await this.pages.myRequests(user.id, after, state);
+    const nextPage = next && encodePosition(next);
+    this.html(reply, requestsPage({ shell: this.shell(req, user, q), rows, state, nextPage }));
   }
 
   @Get('requests/:id')
@@ -237,14 +232,9 @@ export class MyAccessController {
     const after = decodePosition(q.page);
     if (after === 'bad')
       return this.refuse(reply, 400, 'Bad request', 'page: not a position this page gave out.', user);
-    const rows = await this.pages.pendingApprovals(user.id, after);
-    const shown = rows.slice(0, 25);
-    const last = shown[shown.length - 1];
-    const nextPage =
-      rows.length > 25 && last
-        ? encodePosition({ at: new Date(last.createdAt).toISOString(), id: last.requestId })
-        : undefined;
-    this.html(reply, approvalsPage({ shell: this.shell(req, user, q), rows: shown, nextPage }));
+    const { rows, next } = await this.pages.pendingApprovals(user.id, after);
+    const nextPage = next && encodePosition(next);
+    this.html(reply, approvalsPage({ shell: this.shell(req, user, q), rows, nextPage }));
   }
 
   @Get('approvals/:id')
@@ -337,7 +327,7 @@ export class MyAccessController {
       this.notFound(reply, user);
       return undefined;
     }
-    const [approval] = await this.pages.pendingApprovals(user.id, undefined, id.toLowerCase());
+    const [approval] = (await this.pages.pendingApprovals(user.id, undefined, id.toLowerCase())).rows;
     if (approval) return approval;
     if (await this.pages.isApproverOf(user.id, id.toLowerCase()))
       this.refuse(reply, 409, 'Already decided', 'This approval is no longer waiting for your decision.', user);

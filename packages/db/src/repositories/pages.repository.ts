@@ -1,7 +1,7 @@
 import type { RequestState, RequestStep, RequestType } from '@entitle/domain';
 import type { DataSource } from 'typeorm';
 import { listEvents } from './events.repository';
-import { one, rows } from './query';
+import { one, preparedRows, rows } from './query';
 import type { EventRow } from './rows';
 
 /** One row of a requestor's list (SPEC-2 §12.2): only what a requestor may see. */
@@ -56,13 +56,33 @@ export interface PendingApprovalRow {
   callouts: ApproverCallout[];
 }
 
-/** A page's keyset position: the last row's creation time and id. */
+/** A page's keyset position: the last row's time (ISO 8601, to the microsecond) and id. */
 export interface PagePosition {
   at: string;
   id: string;
 }
 
 export const PAGE_SIZE = 25;
+
+/** A page of a list: at most PAGE_SIZE rows, and where the next page starts when there is one. */
+export interface Page<T> {
+  rows: T[];
+  next?: PagePosition;
+}
+
+/** A row's keyset time as text: a JavaScript Date keeps milliseconds and PostgreSQL microseconds. */
+const positionAt = (column: string): string =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "positionAt"`;
+
+/** The page of PAGE_SIZE + 1 rows read, without the extra row and its key column. */
+function pageOf<T extends { positionAt: string }>(read: T[], idOf: (row: T) => string): Page<Omit<T, 'positionAt'>> {
+  const shown = read.slice(0, PAGE_SIZE);
+  const last = shown[shown.length - 1];
+  return {
+    rows: shown.map(({ positionAt: _, ...row }) => row),
+    ...(read.length > PAGE_SIZE && last ? { next: { at: last.positionAt, id: idOf(last) } } : {}),
+  };
+}
 
 const MY_REQUEST_COLUMNS = `m.id, m.request_type AS "requestType", m.state, m.status, m.step, m.step_started AS "stepStarted",
   m.created_at AS "createdAt", ap.display_name AS "accessPackageName",
@@ -79,24 +99,34 @@ const MY_REQUEST_COLUMNS = `m.id, m.request_type AS "requestType", m.state, m.st
 export class PagesRepository {
   constructor(private readonly ds: DataSource) {}
 
-  /** The user's requests (as target or requestor), newest first; `PAGE_SIZE + 1` rows tell of a next page. */
+  /** A page of the user's requests (as target or requestor), newest first. */
   async myRequests(
     userId: string,
     after: PagePosition | undefined,
     state: RequestState | undefined,
-  ): Promise<MyRequestRow[]> {
-    const half = (column: string): string => `(SELECT r.* FROM assignment_requests r
-        WHERE r.${column} = $1 AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2::timestamptz, $3::uuid))
-          AND ($4::text IS NULL OR r.state = $4)
-        ORDER BY r.created_at DESC, r.id DESC LIMIT $5)`;
-    return rows<MyRequestRow>(
+  ): Promise<Page<MyRequestRow>> {
+    // One prepared statement per shape (first page or later, with a state or not): each is planned
+    // once per connection with its keyset condition in the index scan, never as an `IS NULL OR` the
+    // generic plan could not push into the index.
+    const params: unknown[] = [userId, PAGE_SIZE + 1];
+    const param = (v: unknown): string => `$${params.push(v)}`;
+    const where = `${after ? ` AND (r.created_at, r.id) < (${param(after.at)}::timestamptz, ${param(after.id)}::uuid)` : ''}${
+      state ? ` AND r.state = ${param(state)}` : ''
+    }`;
+    // Each half reads only the key and what the page shows: the UNION compares those, not whole rows.
+    const half = (column: string): string => `(SELECT r.id, r.created_at, r.request_type, r.state, r.status, r.step,
+          r.step_started, r.access_package_id FROM assignment_requests r
+        WHERE r.${column} = $1${where} ORDER BY r.created_at DESC, r.id DESC LIMIT $2)`;
+    const read = await preparedRows<MyRequestRow & { positionAt: string }>(
       this.ds,
+      `pages.myRequests.${after ? 'after' : 'first'}.${state ? 'state' : 'all'}`,
       `WITH mine AS (${half('target_id')} UNION ${half('requestor_id')})
-       SELECT ${MY_REQUEST_COLUMNS}
+       SELECT ${MY_REQUEST_COLUMNS}, ${positionAt('m.created_at')}
          FROM mine m JOIN access_packages ap ON ap.id = m.access_package_id
-        ORDER BY m.created_at DESC, m.id DESC LIMIT $5`,
-      [userId, after?.at ?? null, after?.id ?? null, state ?? null, PAGE_SIZE + 1],
+        ORDER BY m.created_at DESC, m.id DESC LIMIT $2`,
+      params,
     );
+    return pageOf(read, (r) => r.id);
   }
 
   /** One request of the user's (undefined when it is not theirs or does not exist), with its history. */
@@ -114,23 +144,33 @@ export class PagesRepository {
   }
 
   /**
-   * Stages pending on the user, oldest request first; `requestId` narrows to one request.
-   * `PAGE_SIZE + 1` rows tell of a next page.
+   * A page of the stages pending on the user, oldest first (when the approval started, then the
+   * stage id); `requestId` narrows to one request.
    */
   async pendingApprovals(
     userId: string,
     after: PagePosition | undefined,
     requestId?: string,
-  ): Promise<PendingApprovalRow[]> {
-    return rows<PendingApprovalRow>(
+  ): Promise<Page<PendingApprovalRow>> {
+    const params: unknown[] = [JSON.stringify([{ userId }]), PAGE_SIZE + 1];
+    const param = (v: unknown): string => `$${params.push(v)}`;
+    const oneRequest = requestId ? ` AND a.request_id = ${param(requestId)}::uuid` : '';
+    const keyset = after
+      ? ` AND (a.created_at, a.id) > (${param(after.at)}::timestamptz, ${param(after.id)}::uuid)`
+      : '';
+    const read = await preparedRows<PendingApprovalRow & { positionAt: string }>(
       this.ds,
-      // The approver's pending stages first (the partial GIN index), then their requests: the work
-      // grows with what waits on this approver, never with the number of requests in the system
-      // (walking requests by creation time to find them would).
+      `pages.pendingApprovals.${after ? 'after' : 'first'}.${requestId ? 'one' : 'all'}`,
+      // The approver's pending stages first (the partial GIN index), the page's rows of them chosen on
+      // the stages alone, then only those rows' requests and extensions: the work grows with what
+      // waits on this approver, never with the number of requests in the system (walking requests by
+      // creation time to find them would, and so would joining every pending stage to its request).
       `WITH pending AS MATERIALIZED (
-         SELECT a.id, a.request_id, a.justification_required, a.due_at FROM approval_stages a
-          WHERE a.status = 'pendingReview' AND a.primary_approvers @> $1::jsonb AND ($4::uuid IS NULL OR a.request_id = $4::uuid))
-       SELECT r.id AS "requestId", a.id AS "stageId", a.justification_required AS "justificationRequired", a.due_at AS "dueAt",
+         SELECT a.id, a.request_id, a.justification_required, a.due_at, a.created_at FROM approval_stages a
+          WHERE a.status = 'pendingReview' AND a.primary_approvers @> $1::jsonb${oneRequest}${keyset}
+          ORDER BY a.created_at, a.id LIMIT $2)
+       SELECT r.id AS "requestId", a.id AS "stageId", ${positionAt('a.created_at')},
+              a.justification_required AS "justificationRequired", a.due_at AS "dueAt",
               r.request_type AS "requestType", r.created_at AS "createdAt", r.justification, r.answers,
               ap.display_name AS "accessPackageName", q.display_name AS "requestorName", t.display_name AS "targetName",
               COALESCE((SELECT json_agg(json_build_object(
@@ -145,10 +185,10 @@ export class PagesRepository {
          JOIN access_packages ap ON ap.id = r.access_package_id
          JOIN principals t ON t.id = r.target_id
          LEFT JOIN principals q ON q.id = r.requestor_id
-        WHERE ($2::timestamptz IS NULL OR (r.created_at, r.id) > ($2::timestamptz, $3::uuid))
-        ORDER BY r.created_at, r.id LIMIT $5`,
-      [JSON.stringify([{ userId }]), after?.at ?? null, after?.id ?? null, requestId ?? null, PAGE_SIZE + 1],
+        ORDER BY a.created_at, a.id`,
+      params,
     );
+    return pageOf(read, (r) => r.stageId);
   }
 
   /** Whether the user is an approver of any stage of the request, decided or not. */
