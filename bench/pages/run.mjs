@@ -163,7 +163,8 @@ async function main() {
     CPU_PROF
       ? {
           BENCH_PROF_DIR: PROF_DIR,
-          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(ROOT, 'bench/e2e-continue/cpu-prof-preload.cjs')}`.trim(),
+          NODE_OPTIONS:
+            `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(ROOT, 'bench/e2e-continue/cpu-prof-preload.cjs')}`.trim(),
         }
       : {},
   );
@@ -303,7 +304,12 @@ async function main() {
     `Sizes: ${fmtInt(REQUESTS)} requests for one requestor, ${fmtInt(APPROVALS)} approvals pending on one approver, ` +
       `${SESSIONS} concurrent sessions, ${RENDERS} renders per page (after as many to warm up).\n`,
   );
-  print(table(['page', 'p50 ms', 'p99 ms', 'renders/s', 'gateway CPU ms / render', 'DB round trips / render', 'HTML bytes'], rows));
+  print(
+    table(
+      ['page', 'p50 ms', 'p99 ms', 'renders/s', 'gateway CPU ms / render', 'DB round trips / render', 'HTML bytes'],
+      rows,
+    ),
+  );
   print(
     `\nDB round trips are the database's committed transactions per render (pg_stat_database; each autocommit ` +
       `statement is one), measured over 50 sequential renders: pg_stat_statements is not loaded on this server.\n`,
@@ -328,5 +334,8 @@ async function main() {
 
 runBench('pages', async () => {
   await main();
-  if (CPU_PROF) log(`gateway CPU profiles of the measured renders in ${PROF_DIR} (bench/e2e-continue/profile-summary.mjs reads them)`);
+  if (CPU_PROF)
+    log(
+      `gateway CPU profiles of the measured renders in ${PROF_DIR} (bench/e2e-continue/profile-summary.mjs reads them)`,
+    );
 });
