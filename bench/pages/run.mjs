@@ -37,6 +37,7 @@ const { KeyStore, TokenService } = require(path.join(ROOT, 'packages/identity/di
 const int = envInt;
 const REQUESTS = int('BENCH_REQUESTS', 2_000); // the spec's size is 10,000 (page 40 needs 1,000)
 const APPROVALS = int('BENCH_APPROVALS', 200); // the spec's size is 1,000
+const OTHER_WAITS = int('BENCH_OTHER_WAITS', 20_000); // callouts waiting elsewhere in the system
 const SESSIONS = int('BENCH_SESSIONS', 50); // concurrent sessions rendering
 const RENDERS = int('BENCH_RENDERS', 500); // renders measured per page
 const STREAMS = int('BENCH_STREAMS', 200); // the spec's size is 1,000
@@ -107,6 +108,17 @@ async function seed(ds) {
        FROM unnest($1::uuid[]) r`,
     [ids(pending), sc.extension.id],
   );
+  // The rest of the system: callouts of other people's requests waiting for their callbacks (a page
+  // must read its own rows' waits, never walk these).
+  const [elsewhere] = await insertRequests(1, sc.requestor.id, 'delivering', 'Delivering', 'delivery');
+  await ds.query(
+    `INSERT INTO callout_instances (id, request_id, custom_extension_id, stage, status, send_state, waits,
+       target_url, endpoint, authentication, timeout_ms, payload, wait_due_at)
+     SELECT gen_random_uuid(), $1, $2, 'assignmentRequestCreated', 'waitingForCallback', 'sent', true,
+            'http://127.0.0.1:9/unused', '{}', '{}', 1000, '{}', now() + make_interval(secs => 60 + g)
+       FROM generate_series(1, $3) g`,
+    [elsewhere.id, sc.extension.id, OTHER_WAITS],
+  );
   await ds.query('ANALYZE');
   return { requestor, approver };
 }
@@ -135,6 +147,28 @@ async function renders(agent, base, url, cookie) {
   return { p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), bytes, rps: RENDERS / seconds };
 }
 
+/** The PostgreSQL backends serving the gateway (its pool stays open, so their CPU over a window is its). */
+async function gatewayBackends(c) {
+  const r = await c.query(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'
+       AND pid <> pg_backend_pid() AND application_name <> 'entitle-bench-pages'`,
+  );
+  return r.rows.map((x) => x.pid);
+}
+
+/** CPU seconds of processes that may have exited since (counted as 0 then). */
+function sumCpu(pids) {
+  let s = 0;
+  for (const pid of pids) {
+    try {
+      s += cpuSeconds(pid);
+    } catch {
+      // exited
+    }
+  }
+  return s;
+}
+
 /** Transactions the gateway's connections committed (pg_stat_database): each autocommit statement is one. */
 async function commits(c) {
   await sleep(11_000); // an idle backend reports its counters within 10 s (PGSTAT_IDLE_INTERVAL)
@@ -154,7 +188,7 @@ async function main() {
   const t0 = performance.now();
   const { requestor, approver } = await seed(ds);
   log(
-    `seeded ${fmtInt(REQUESTS)} requests and ${fmtInt(APPROVALS)} pending approvals in ${fmtMs(performance.now() - t0)} ms`,
+    `seeded ${fmtInt(REQUESTS)} requests, ${fmtInt(APPROVALS)} pending approvals and ${fmtInt(OTHER_WAITS)} waits elsewhere in ${fmtMs(performance.now() - t0)} ms`,
   );
 
   const gw = await startGateway(
@@ -201,9 +235,12 @@ async function main() {
   for (const [name, path_, cookie] of cases) {
     await renders(agent, gw.base, path_, cookie); // warm-up (prepared statements, JIT)
     if (CPU_PROF) process.kill(gw.pid, 'SIGUSR2'); // starts the gateway's profiler
+    const backends = await gatewayBackends(c);
     const cpuBefore = cpuSeconds(gw.pid);
+    const pgBefore = sumCpu(backends);
     const r = await renders(agent, gw.base, path_, cookie);
     const gatewayMs = ((cpuSeconds(gw.pid) - cpuBefore) * 1000) / RENDERS;
+    const pgMs = ((sumCpu(backends) - pgBefore) * 1000) / RENDERS;
     if (CPU_PROF) process.kill(gw.pid, 'SIGUSR2'); // writes its profile
 
     // Round trips per render: sequential renders between two readings of the commit counter.
@@ -217,6 +254,7 @@ async function main() {
       fmtMs(r.p99),
       r.rps.toFixed(0),
       gatewayMs.toFixed(2),
+      pgMs.toFixed(2),
       perRender.toFixed(1),
       fmtInt(r.bytes),
     ]);
@@ -302,11 +340,21 @@ async function main() {
   print(`\n## People's pages (SPEC-2 §12.5) — ${MACHINE}, ${loadAll()}\n`);
   print(
     `Sizes: ${fmtInt(REQUESTS)} requests for one requestor, ${fmtInt(APPROVALS)} approvals pending on one approver, ` +
+      `${fmtInt(OTHER_WAITS)} callouts of other requests waiting, ` +
       `${SESSIONS} concurrent sessions, ${RENDERS} renders per page (after as many to warm up).\n`,
   );
   print(
     table(
-      ['page', 'p50 ms', 'p99 ms', 'renders/s', 'gateway CPU ms / render', 'DB round trips / render', 'HTML bytes'],
+      [
+        'page',
+        'p50 ms',
+        'p99 ms',
+        'renders/s',
+        'gateway CPU ms / render',
+        'PostgreSQL CPU ms / render',
+        'DB round trips / render',
+        'HTML bytes',
+      ],
       rows,
     ),
   );

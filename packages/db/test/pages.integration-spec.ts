@@ -79,7 +79,7 @@ describe('people pages: keyset paging of my requests and pending approvals', () 
     const seen: string[] = [];
     let after: PagePosition | undefined;
     for (let i = 0; i < 100; i++) {
-      const page = await pages.myRequests(userId, after, state);
+      const page = (await pages.myRequests({ userId }, after, state))!.page;
       expect(page.rows.length).toBeLessThanOrEqual(PAGE_SIZE);
       seen.push(...page.rows.map((r) => r.id));
       if (!page.next) return seen;
@@ -150,17 +150,105 @@ describe('people pages: keyset paging of my requests and pending approvals', () 
     const seen: string[] = [];
     let after: PagePosition | undefined;
     for (let i = 0; i < 10; i++) {
-      const page = await pages.pendingApprovals(approver, after);
+      const page = (await pages.pendingApprovals({ userId: approver }, after))!.page;
       seen.push(...page.rows.map((r) => r.stageId));
       if (!page.next) break;
       after = page.next;
     }
     expect(seen).toEqual(expected);
 
-    const one = await pages.pendingApprovals(approver, undefined, mine[7]);
+    const one = (await pages.pendingApprovals({ userId: approver }, undefined, mine[7]))!.page;
     expect(one.rows.map((r) => r.requestId)).toEqual([mine[7]]);
     expect(one.next).toBeUndefined();
-    expect((await pages.pendingApprovals(approver, undefined, mine[0])).rows).toEqual([]);
-    expect((await pages.pendingApprovals(approver, undefined, notMine[0])).rows).toEqual([]);
+    expect((await pages.pendingApprovals({ userId: approver }, undefined, mine[0]))!.page.rows).toEqual([]);
+    expect((await pages.pendingApprovals({ userId: approver }, undefined, notMine[0]))!.page.rows).toEqual([]);
+  });
+
+  it("a request's running wait is read from its own callouts, however many waits the system holds", async () => {
+    const waiter = randomUUID();
+    await ds.query(
+      `INSERT INTO principals (id, kind, display_name, user_principal_name) VALUES ($1::uuid, 'user', 'W', $1::text || '@pages.test')`,
+      [waiter],
+    );
+    const [own] = await requests(1, { target: waiter, requestor: waiter }, 'pendingApproval');
+    const [elsewhere] = await requests(1, { target: other, requestor: other }, 'pendingApproval');
+    const extension = randomUUID();
+    await ds.query(
+      `INSERT INTO custom_extensions (id, catalog_id, extension_type, display_name, description, endpoint, authentication,
+         timeout_ms, maximum_retries)
+       VALUES ($1, $2, 'assignmentRequest', 'X', '', '{}', '{}', 1000, 1)`,
+      [extension, catalog],
+    );
+    const wait = (requestId: string, count: number, dueInSeconds: number) =>
+      ds.query(
+        `INSERT INTO callout_instances (id, request_id, custom_extension_id, stage, status, send_state, waits, target_url,
+           endpoint, authentication, timeout_ms, payload, wait_due_at)
+         SELECT gen_random_uuid(), $1, $2, 'assignmentRequestCreated', 'waitingForCallback', 'sent', true, 'http://h/x',
+                '{}', '{}', 1000, '{}', now() + make_interval(secs => $4 + g)
+           FROM generate_series(1, $3) g`,
+        [requestId, extension, count, dueInSeconds],
+      );
+    await wait(elsewhere!, 20_000, 60); // due before the user's own wait
+    await wait(own!, 1, 3_600);
+    await ds.query('ANALYZE callout_instances');
+
+    await ds.transaction(async (em) => {
+      const { page } = (await new PagesRepository(em as unknown as DataSource).myRequests(
+        { userId: waiter },
+        undefined,
+        undefined,
+      ))!;
+      expect(page.rows.map((r) => r.id)).toEqual([own]);
+      expect(page.rows[0]!.waitingUntil).not.toBeNull();
+      // Index rows this transaction read from the system-wide wait-due index: none needed.
+      const [read] = (await em.query(
+        `SELECT pg_stat_get_xact_tuples_returned('callout_instances_wait_due_idx'::regclass)::int AS n`,
+      )) as Array<{ n: number }>;
+      expect(read!.n).toBeLessThan(100);
+    });
+  });
+
+  it('a session reader is checked in the same statement: an enabled directory user only, by id or user name', async () => {
+    const fresh = randomUUID();
+    const disabled = randomUUID();
+    const app = randomUUID();
+    await ds.query(
+      `INSERT INTO principals (id, kind, display_name, user_principal_name, account_enabled) VALUES
+         ($1, 'user', 'Fresh <b>', 'Fresh.User@pages.test', true),
+         ($2, 'user', 'Gone', 'gone@pages.test', false)`,
+      [fresh, disabled],
+    );
+    await ds.query(
+      `INSERT INTO principals (id, kind, display_name, app_id) VALUES ($1, 'servicePrincipal', 'App', $2)`,
+      [app, randomUUID()],
+    );
+    const reads = (session: { match: 'id' | 'userPrincipalName' | 'appId'; value: string }) =>
+      Promise.all([
+        pages.myRequests({ session }, undefined, undefined),
+        pages.pendingApprovals({ session }, undefined),
+      ]);
+
+    // A user with nothing yet: the user, and empty pages.
+    for (const read of await reads({ match: 'id', value: fresh })) {
+      expect(read).toEqual({ user: { id: fresh, displayName: 'Fresh <b>' }, page: { rows: [] } });
+    }
+    for (const read of await reads({ match: 'userPrincipalName', value: 'fresh.user@PAGES.test' })) {
+      expect(read?.user.id).toBe(fresh);
+    }
+    // Someone with rows: the same rows as when the user is already known.
+    const [asSession] = await reads({ match: 'id', value: user });
+    expect(asSession?.page).toEqual((await pages.myRequests({ userId: user }, undefined, undefined))?.page);
+    expect(asSession?.page.rows).toHaveLength(PAGE_SIZE);
+
+    // Nobody who may sign in: a disabled account, an unknown id, an application, a malformed id.
+    for (const session of [
+      { match: 'id' as const, value: disabled },
+      { match: 'id' as const, value: randomUUID() },
+      { match: 'id' as const, value: app },
+      { match: 'id' as const, value: 'not-a-uuid' },
+      { match: 'userPrincipalName' as const, value: 'nobody@pages.test' },
+    ]) {
+      expect(await reads(session)).toEqual([undefined, undefined]);
+    }
   });
 });

@@ -40,6 +40,8 @@ import {
   pageHeaders,
   safeNext,
   sessionPrincipal,
+  sessionSubject,
+  type SessionSubject,
 } from './session';
 
 /** How long the sign-in page may stay open before its form is refused (its pre-session cookie's life). */
@@ -179,20 +181,23 @@ export class MyAccessController {
 
   @Get('requests')
   async requests(@Query() q: Form, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const user = await this.session(req, reply);
-    if (!user) return;
+    const session = await this.sessionSubject(req);
+    if (!session) return this.toSignIn(req, reply);
     const after = decodePosition(q.page);
-    if (after === 'bad')
-      return this.refuse(reply, 400, 'Bad request', 'page: not a position this page gave out.', user);
+    if (after === 'bad') return this.refuse(reply, 400, 'Bad request', 'page: not a position this page gave out.');
     let state: RequestState | undefined;
     if (q.state !== undefined && q.state !== '') {
       state = REQUEST_STATES.find((s) => s === q.state);
-      if (!state)
-        return this.refuse(reply, 400, 'Bad request', `state: expected one of ${REQUEST_STATES.join(', ')}.`, user);
+      if (!state) return this.refuse(reply, 400, 'Bad request', `state: expected one of ${REQUEST_STATES.join(', ')}.`);
     }
-    const { rows, next } = await this.pages.myRequests(user.id, after, state);
-    const nextPage = next && encodePosition(next);
-    this.html(reply, requestsPage({ shell: this.shell(req, user, q), rows, state, nextPage }));
+    // The session's user and the page in one statement.
+    const read = await this.pages.myRequests({ session }, after, state);
+    if (!read) return this.toSignIn(req, reply);
+    const { rows, next } = read.page;
+    this.html(
+      reply,
+      requestsPage({ shell: this.shell(req, read.user, q), rows, state, nextPage: next && encodePosition(next) }),
+    );
   }
 
   @Get('requests/:id')
@@ -227,14 +232,18 @@ export class MyAccessController {
 
   @Get('approvals')
   async approvals(@Query() q: Form, @Req() req: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    const user = await this.session(req, reply);
-    if (!user) return;
+    const session = await this.sessionSubject(req);
+    if (!session) return this.toSignIn(req, reply);
     const after = decodePosition(q.page);
-    if (after === 'bad')
-      return this.refuse(reply, 400, 'Bad request', 'page: not a position this page gave out.', user);
-    const { rows, next } = await this.pages.pendingApprovals(user.id, after);
-    const nextPage = next && encodePosition(next);
-    this.html(reply, approvalsPage({ shell: this.shell(req, user, q), rows, nextPage }));
+    if (after === 'bad') return this.refuse(reply, 400, 'Bad request', 'page: not a position this page gave out.');
+    // The session's user and the page in one statement.
+    const read = await this.pages.pendingApprovals({ session }, after);
+    if (!read) return this.toSignIn(req, reply);
+    const { rows, next } = read.page;
+    this.html(
+      reply,
+      approvalsPage({ shell: this.shell(req, read.user, q), rows, nextPage: next && encodePosition(next) }),
+    );
   }
 
   @Get('approvals/:id')
@@ -327,7 +336,8 @@ export class MyAccessController {
       this.notFound(reply, user);
       return undefined;
     }
-    const [approval] = (await this.pages.pendingApprovals(user.id, undefined, id.toLowerCase())).rows;
+    const [approval] =
+      (await this.pages.pendingApprovals({ userId: user.id }, undefined, id.toLowerCase()))?.page.rows ?? [];
     if (approval) return approval;
     if (await this.pages.isApproverOf(user.id, id.toLowerCase()))
       this.refuse(reply, 409, 'Already decided', 'This approval is no longer waiting for your decision.', user);
@@ -339,9 +349,19 @@ export class MyAccessController {
   private async session(req: FastifyRequest, reply: FastifyReply, next = req.url): Promise<PageUser | undefined> {
     const user = await sessionPrincipal(req, this.tokens, this.directory);
     if (user) return user;
+    this.toSignIn(req, reply, next);
+    return undefined;
+  }
+
+  /** Who the session cookie's token names (verified), before any directory lookup. */
+  private async sessionSubject(req: FastifyRequest): Promise<SessionSubject | undefined> {
+    return sessionSubject(req, this.tokens);
+  }
+
+  /** 303 to the sign-in page (with `next`), dropping a session cookie that named nobody. */
+  private toSignIn(req: FastifyRequest, reply: FastifyReply, next = req.url): void {
     if (req.cookies[MYACCESS_COOKIE]) void reply.clearCookie(MYACCESS_COOKIE, myAccessCookieOptions(this.config));
     void pageHeaders(reply).redirect(`/myaccess/login?next=${encodeURIComponent(safeNext(next))}`, 303);
-    return undefined;
   }
 
   private csrf(req: FastifyRequest): string {

@@ -54,27 +54,41 @@ export interface PageUser {
   readonly displayName: string;
 }
 
+/** Who a verified session token names, before the directory says whether they may sign in. */
+export interface SessionSubject {
+  readonly match: 'id' | 'userPrincipalName' | 'appId';
+  readonly value: string;
+}
+
+/** The subject of the session cookie's token, or undefined (no cookie, an expired or foreign token). */
+export async function sessionSubject(req: FastifyRequest, tokens: TokenService): Promise<SessionSubject | undefined> {
+  const token = req.cookies[MYACCESS_COOKIE];
+  if (!token) return undefined;
+  try {
+    const subject = await tokens.verify(token);
+    return { match: subject.match, value: subject.value };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The signed-in user behind the session cookie, or undefined (no cookie, an expired or foreign
  * token, an account that no longer exists or is disabled), looked up on every call. The pages need
  * no role: what a user sees is decided by the rows themselves (their own requests, the stages that
- * list them as approvers).
+ * list them as approvers). The two lists check the same in their own statement
+ * (PagesRepository's `PageReader`).
  */
 export async function sessionPrincipal(
   req: FastifyRequest,
   tokens: TokenService,
   directory: DirectoryRepository,
 ): Promise<PageUser | undefined> {
-  const token = req.cookies[MYACCESS_COOKIE];
-  if (!token) return undefined;
-  try {
-    const subject = await tokens.verify(token);
-    const p = await directory.findBy(subject.match, subject.value);
-    if (!p || !p.accountEnabled || p.kind !== 'user') return undefined;
-    return { id: p.id, displayName: p.displayName };
-  } catch {
-    return undefined;
-  }
+  const subject = await sessionSubject(req, tokens);
+  if (!subject) return undefined;
+  const p = await directory.findBy(subject.match, subject.value);
+  if (!p || !p.accountEnabled || p.kind !== 'user') return undefined;
+  return { id: p.id, displayName: p.displayName };
 }
 
 /** Sends the people's page headers (every answer under /myaccess and /auth). */

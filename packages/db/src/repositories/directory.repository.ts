@@ -72,11 +72,11 @@ export class DirectoryRepository {
   }
 
   async findBy(match: 'id' | 'userPrincipalName' | 'appId', value: string): Promise<PrincipalRow | undefined> {
-    if (!PrincipalMatch.valid(match, value)) return undefined;
+    if (!principalMatch.valid(match, value)) return undefined;
     return preparedOne<PrincipalRow>(
       this.ds,
       `principals.findBy.${match}`,
-      `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${PrincipalMatch.where(match)}`,
+      `SELECT ${PRINCIPAL_COLUMNS} FROM principals p WHERE ${principalMatch.where(match)}`,
       [value],
     );
   }
@@ -89,14 +89,14 @@ export class DirectoryRepository {
     match: 'id' | 'userPrincipalName' | 'appId',
     value: string,
   ): Promise<(PrincipalRow & { roles: HeldRole[] }) | undefined> {
-    if (!PrincipalMatch.valid(match, value)) return undefined;
+    if (!principalMatch.valid(match, value)) return undefined;
     const row = await preparedOne<PrincipalRow & { heldRoles: Array<{ r: string; c: string | null }> }>(
       this.ds,
       `principals.findWithRoles.${match}`,
       `SELECT ${PRINCIPAL_COLUMNS},
               COALESCE((SELECT json_agg(json_build_object('r', ra.role_definition_id, 'c', ra.catalog_id))
                           FROM role_assignments ra WHERE ra.principal_id = p.id), '[]'::json) AS "heldRoles"
-         FROM principals p WHERE ${PrincipalMatch.where(match)}`,
+         FROM principals p WHERE ${principalMatch.where(match)}`,
       [value],
     );
     if (!row) return undefined;
@@ -295,7 +295,7 @@ export async function pageRoleAssignments(
 }
 
 /** How a token's subject finds its principal: ids by primary key, app ids, user names ignoring case. */
-const PrincipalMatch = {
+export const principalMatch = {
   /** Ids by primary key (casting the column would scan every principal on every API call). */
   valid(match: 'id' | 'userPrincipalName' | 'appId', value: string): boolean {
     return (
