@@ -8,8 +8,13 @@ import { CSRF_FIELD } from '../common/csrf';
  * extensions goes through `esc`.
  */
 
-export const esc = (s: string | null | undefined): string =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const SPECIAL = /[&<>"']/;
+const SPECIALS = /[&<>"']/g;
+/** HTML-escapes text (most text has nothing to escape: tested first, replaced only then). */
+export const esc = (s: string | null | undefined): string => {
+  const text = String(s ?? '');
+  return SPECIAL.test(text) ? text.replace(SPECIALS, (c) => `&#${c.charCodeAt(0)};`) : text;
+};
 
 export const STATE_LABELS: Record<RequestState, string> = {
   submitted: 'Submitted',
@@ -36,9 +41,8 @@ const csrfField = (token: string): string => `<input type="hidden" name="${CSRF_
 /** A time shown to people: readable, with the exact instant in `datetime`. */
 export function when(at: Date | string | null | undefined): string {
   if (!at) return '';
-  const d = new Date(at);
-  const text = `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-  return `<time datetime="${d.toISOString()}">${text}</time>`;
+  const iso = new Date(at).toISOString();
+  return `<time datetime="${iso}">${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC</time>`;
 }
 
 interface Shell {

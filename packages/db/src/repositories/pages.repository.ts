@@ -101,17 +101,16 @@ function readerSql(reader: PageReader): { me: string; value: string; shape: stri
 }
 
 /** The user and page out of rows that carry the user's columns (one row with no page columns: an empty page). */
-function readOf<T extends { positionAt: string }>(
-  read: Array<T & { readerId: string; readerName: string | null }>,
+function readOf<T extends { positionAt: string; readerId: string; readerName: string | null }>(
+  read: T[],
   present: (row: T) => boolean,
   idOf: (row: T) => string,
-): ReadPage<Omit<T, 'positionAt' | 'readerId' | 'readerName'>> {
+): ReadPage<T> {
   const first = read[0];
   if (!first) return undefined;
-  const rows = read.filter(present).map(({ readerId: _, readerName: __, ...row }) => row as unknown as T);
   return {
     user: { id: first.readerId, displayName: first.readerName ?? '' },
-    page: pageOf(rows, idOf) as Page<Omit<T, 'positionAt' | 'readerId' | 'readerName'>>,
+    page: pageOf(present(first) ? read : [], idOf),
   };
 }
 
@@ -119,14 +118,15 @@ function readOf<T extends { positionAt: string }>(
 const positionAt = (column: string): string =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "positionAt"`;
 
-/** The page of PAGE_SIZE + 1 rows read, without the extra row and its key column. */
-function pageOf<T extends { positionAt: string }>(read: T[], idOf: (row: T) => string): Page<Omit<T, 'positionAt'>> {
-  const shown = read.slice(0, PAGE_SIZE);
-  const last = shown[shown.length - 1];
-  return {
-    rows: shown.map(({ positionAt: _, ...row }) => row),
-    ...(read.length > PAGE_SIZE && last ? { next: { at: last.positionAt, id: idOf(last) } } : {}),
-  };
+/**
+ * The page of PAGE_SIZE + 1 rows read, without the extra row. The rows keep the statement's
+ * bookkeeping columns (`positionAt`, the reader's id and name) beyond their type: copying each row
+ * to drop them cost more than the rest of the page's mapping.
+ */
+function pageOf<T extends { positionAt: string }>(read: T[], idOf: (row: T) => string): Page<T> {
+  const rows = read.length > PAGE_SIZE ? read.slice(0, PAGE_SIZE) : read;
+  const last = rows[rows.length - 1];
+  return read.length > PAGE_SIZE && last ? { rows, next: { at: last.positionAt, id: idOf(last) } } : { rows };
 }
 
 // The wait's deadline is aggregated with FILTER on purpose: a plain min() over the waiting rows lets
