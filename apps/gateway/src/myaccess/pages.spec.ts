@@ -1,6 +1,6 @@
 import type { EventRow, MyRequestDetail, PendingApprovalRow } from '@entitle/db';
 import { ssoNext } from '../auth/sso.controller';
-import { approvalPage, loginPage, requestPage, requestsPage } from './pages';
+import { approvalPage, esc, loginPage, requestPage, requestsPage, when } from './pages';
 import { safeNext } from './session';
 
 const shell = { user: { name: 'Bob <b>', csrf: 'tok', logoutAction: '/myaccess/logout' } };
@@ -55,6 +55,24 @@ const request: MyRequestDetail = {
 };
 
 describe("people's pages rendering", () => {
+  it('escapes each of & < > " \' wherever it is, every time, and leaves other text as it is', () => {
+    expect(esc(`a&b<c>d"e'f`)).toBe('a&#38;b&#60;c&#62;d&#34;e&#39;f');
+    expect(esc(`<<>>`)).toBe('&#60;&#60;&#62;&#62;');
+    expect(esc('plain text, é ✓')).toBe('plain text, é ✓');
+    expect(esc(null)).toBe('');
+    expect([1, 2, 3].map(() => esc('<x>'))).toEqual(['&#60;x&#62;', '&#60;x&#62;', '&#60;x&#62;']);
+  });
+
+  it('shows a time to the minute in UTC with the exact instant in datetime', () => {
+    expect(when(new Date('2026-01-02T03:04:05.678Z'))).toBe(
+      '<time datetime="2026-01-02T03:04:05.678Z">2026-01-02 03:04 UTC</time>',
+    );
+    expect(when('2026-01-02T03:04:05.678912+00:00')).toBe(
+      '<time datetime="2026-01-02T03:04:05.678Z">2026-01-02 03:04 UTC</time>',
+    );
+    expect(when(null)).toBe('');
+  });
+
   it('a requestor sees the timeline lines and messages, never an extension detail, source or status', () => {
     const html = requestPage({ shell, request, csrf: 'tok' });
     for (const line of [
