@@ -1,6 +1,6 @@
 // Loaded with --require (NODE_OPTIONS for the apps; Node refuses --cpu-prof there) when
 // BENCH_CPU_PROF=1. The first SIGUSR2 starts the inspector's sampling profiler, the second stops it
-// and writes <name>-<pid>.cpuprofile into BENCH_PROF_DIR, so the profile covers only the measured
+// and writes <name>-<pid>.cpuprofile into BENCH_PROF_DIR (then -2, -3... for later windows), so the profile covers only the measured
 // window (not start-up). A profile still running at exit is written then.
 const fs = require('node:fs');
 const inspector = require('node:inspector');
@@ -22,7 +22,10 @@ if (dir) {
     session.post('Profiler.stop', (err, res) => {
       if (err || !res?.profile) return;
       fs.mkdirSync(dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, `${name}-${process.pid}.cpuprofile`), JSON.stringify(res.profile));
+      // One file per window: a second window (bench/pages profiles each page) gets -2, and so on.
+      let file = path.join(dir, `${name}-${process.pid}.cpuprofile`);
+      for (let n = 2; fs.existsSync(file); n++) file = path.join(dir, `${name}-${process.pid}-${n}.cpuprofile`);
+      fs.writeFileSync(file, JSON.stringify(res.profile));
     });
   };
   process.on('SIGUSR2', () => {
