@@ -136,6 +136,10 @@ describe('delivery control (SPEC-2 §9.5, §9.6)', () => {
     for (let i = 0; i < 3; i++) await request(x.accessPackageId, stops);
     await eventually(async () => expect((await state(x)).circuitState).toBe('open'), { timeoutMs: 15_000 });
     const openedAt = Date.now();
+    // When the circuit opened, as the extension's state records it (the decision's time; the event row
+    // is written later in the same transaction, by up to the lock waits of a loaded machine).
+    const openedDateTime = new Date(String((await state(x)).openedDateTime)).getTime();
+    expect(openedDateTime).toBeLessThanOrEqual(openedAt);
     expect((await events(x)).filter((e) => e === 'circuitOpened')).toHaveLength(1);
 
     const held = await request(x.accessPackageId, stops);
@@ -155,7 +159,7 @@ describe('delivery control (SPEC-2 §9.5, §9.6)', () => {
     const opened = (
       (await s.api('GET', `${path(x)}/events?$filter=eventType eq 'circuitOpened'`)).body.value as Json[]
     )[0];
-    const openedDateTime = new Date(String(opened?.eventDateTime)).getTime();
+    expect(new Date(String(opened?.eventDateTime)).getTime()).toBeGreaterThanOrEqual(openedDateTime);
     expect((after[0] as { receivedAt: number }).receivedAt).toBeGreaterThanOrEqual(openedDateTime + 4_000);
     const heldInstance = (await instance(held))!;
     const probe = (await attempts(heldInstance.id)).at(-1);

@@ -1,5 +1,6 @@
 import { eventually, insertUser } from '@entitle/testing';
 import { checkTriggerSchema, type TriggerSchema } from '@entitle/callout';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EM, resumeBody, startSystem, type System } from './support';
@@ -613,7 +614,16 @@ describe('waits beyond Step Functions', () => {
     await s.addReplica('timeout-reaper');
     await s.addReplica('timeout-reaper');
     const sc = await scenario({ callback: { timeoutDuration: 'PT3S', maximumDuration: 'PT1M' } });
-    const ids = await Promise.all(Array.from({ length: 200 }, () => request(sc)));
+    // The 200 targets in one statement: 200 concurrent inserts would queue on the test's small pool
+    // (and time out waiting for a connection on a loaded machine).
+    const targets = (
+      (await s.ds.query(
+        `INSERT INTO principals (id, kind, display_name, user_principal_name)
+         SELECT u, 'user', 'racer ' || u, u::text || '@entitle.example.com' FROM unnest($1::uuid[]) u RETURNING id`,
+        [Array.from({ length: 200 }, () => randomUUID())],
+      )) as Array<{ id: string }>
+    ).map((r) => r.id);
+    const ids = await Promise.all(targets.map((t) => request(sc, s.token, t)));
     // Every wait started (read in one query, not 200 pollers).
     const waits = await eventually(
       async () => {
