@@ -408,7 +408,9 @@ async function gatewaySections(url, c, ds, dbOid, r) {
   const rowShape = (
     await c.query(
       `SELECT avg(pg_column_size(i.*))::int AS row_bytes, avg(pg_column_size(i.payload))::int AS payload_bytes,
-              round(count(*)::numeric / GREATEST(1, count(DISTINCT (i.ctid::text::point)[0])), 1)::float8 AS rows_per_page
+              round(count(*)::numeric / GREATEST(1, count(DISTINCT (i.ctid::text::point)[0])), 1)::float8 AS rows_per_page,
+              (SELECT coalesce(array_to_string(reloptions, ', '), 'defaults') FROM pg_class
+                WHERE oid = 'callout_instances'::regclass) AS storage
          FROM callout_instances i`,
     )
   ).rows[0];
@@ -1132,8 +1134,9 @@ function report(r, pgVersion) {
 
     print('§2 HOT share and WAL per heartbeat');
     print(
-      `  callout_instances rows: ${h.rowShape.row_bytes} B on average, detoasted (payload ${h.rowShape.payload_bytes} B), ` +
-        `${h.rowShape.rows_per_page} per 8 kB page after loading (fillfactor ${FILLFACTOR ?? 90})`,
+      `  callout_instances rows: ${h.rowShape.row_bytes} B on average as stored (payload ${h.rowShape.payload_bytes} B, ` +
+        `compressed inline once a row passes 2 kB), ${h.rowShape.rows_per_page} per 8 kB page after loading ` +
+        `(${h.rowShape.storage})`,
     );
     print(
       table(

@@ -1,6 +1,6 @@
 import {
   CalloutsRepository,
-  type CalloutRow,
+  type DueWait,
   type EventInput,
   type RequestContext,
   RequestsRepository,
@@ -44,7 +44,7 @@ export class WaitTimeouts {
   async apply(
     tx: Tx,
     after: AfterCommit,
-    instance: CalloutRow,
+    instance: DueWait,
     clock: WaitClock | string,
     opts: { markInstance?: boolean } = {},
   ): Promise<TimeoutOutcome> {
@@ -61,7 +61,7 @@ export class WaitTimeouts {
   async applyMany(
     tx: Tx,
     after: AfterCommit,
-    items: ReadonlyArray<{ instance: CalloutRow; clock: WaitClock | string }>,
+    items: ReadonlyArray<{ instance: DueWait; clock: WaitClock | string }>,
     opts: { markInstance?: boolean } = {},
   ): Promise<TimeoutOutcome[]> {
     const outcomes: Array<TimeoutOutcome | undefined> = items.map(() => undefined);

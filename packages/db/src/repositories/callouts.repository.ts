@@ -59,6 +59,12 @@ const WAITS_HERE_SQL = `(r.state NOT IN ('delivered', 'deliveryFailed', 'denied'
   AND r.step = CASE i.stage WHEN 'assignmentRequestCreated' THEN 'created' WHEN 'assignmentRequestApproved' THEN 'approved'
                             WHEN 'assignmentRequestGranted' THEN 'granted' WHEN 'assignmentRequestRemoved' THEN 'removed' END)`;
 
+/** What a wait's timeout reads of its instance (WaitTimeouts.apply): a CalloutRow has all of it. */
+export type DueWait = Pick<CalloutRow, 'id' | 'requestId' | 'stage' | 'customExtensionId' | 'onCallbackTimeout'>;
+
+const DUE_WAIT_COLUMNS = `c.id, c.request_id AS "requestId", c.stage, c.custom_extension_id AS "customExtensionId",
+  c.on_callback_timeout AS "onCallbackTimeout"`;
+
 /**
  * Callout instances and their attempts. An attempt is recorded only if the instance is still
  * sending and its attempt count is the one before (`attempt - 1`), so the same attempt delivered
@@ -394,12 +400,14 @@ export class CalloutsRepository {
    * Waits under policy `continue` whose earliest clock ran out, locked with their requests for the
    * caller's transaction (replicas skip each other's rows), with the clock that ran out: each goes
    * on as if resumed without a state, which needs the planner, so the workflow takes them one by one.
+   * Only the columns a timeout reads (DueWait): not the payload, endpoint and authentication, which
+   * PostgreSQL would decompress and send and the reaper parse, for every wait it continues.
    */
-  async claimDueToContinue(tx: Tx, limit: number): Promise<Array<CalloutRow & { clock: string }>> {
+  async claimDueToContinue(tx: Tx, limit: number): Promise<Array<DueWait & { clock: string }>> {
     return preparedRows(
       tx,
       'callouts.claimDueToContinue',
-      `SELECT ${CALLOUT_COLUMNS}, ${WAIT_CLOCK_SQL.replace(/\bi\./g, 'c.')} AS clock
+      `SELECT ${DUE_WAIT_COLUMNS}, ${WAIT_CLOCK_SQL.replace(/\bi\./g, 'c.')} AS clock
          FROM callout_instances c JOIN assignment_requests r ON r.id = c.request_id
         WHERE c.status = 'waitingForCallback' AND c.wait_due_at IS NOT NULL AND c.wait_due_at <= now()
           AND c.on_callback_timeout = 'continue'

@@ -42,6 +42,68 @@ const EVENT_COLUMNS = [
 ];
 
 /**
+ * EVENT_FIELDS read by name, for eventArrays: `e[field]` with the field in a variable was a tenth
+ * of the reaper's CPU in its continue batch (the events have many shapes).
+ */
+const EVENT_VALUES: ReadonlyArray<(e: EventInput) => unknown> = [
+  (e) => e.requestId,
+  (e) => e.eventType,
+  (e) => e.stage ?? null,
+  (e) => e.customExtensionId ?? null,
+  (e) => e.calloutInstanceId ?? null,
+  (e) => e.actorId ?? null,
+  (e) => e.actorDisplayName ?? null,
+  (e) => e.source ?? null,
+  (e) => e.detail ?? null,
+  (e) => e.httpStatus ?? null,
+  (e) => e.attempt ?? null,
+  (e) => e.requestorMessage ?? null,
+  (e) => e.errorCode ?? null,
+  (e) => e.replayId ?? null,
+  (e) => e.via ?? null,
+  (e) => e.deadlineAt ?? null,
+];
+
+/** The PostgreSQL type of each of EVENT_COLUMNS, for eventArrays. */
+const EVENT_TYPES = [
+  'uuid',
+  'text',
+  'text',
+  'uuid',
+  'uuid',
+  'text',
+  'text',
+  'text',
+  'text',
+  'int',
+  'int',
+  'text',
+  'text',
+  'uuid',
+  'text',
+  'timestamptz',
+];
+
+/**
+ * `INSERT INTO request_events` of `events` from one array parameter per column (numbered from
+ * `offset + 1`), in their order: the statement's text does not depend on how many there are, so
+ * it can be prepared once, and PostgreSQL parses 17 parameters instead of 17 per event (a batch
+ * of 500 requests with 3 events each had 25,500).
+ */
+export function eventArrays(events: readonly EventInput[], offset = 0): { sql: string; params: unknown[] } {
+  const params: unknown[] = [events.map(() => randomUUID()), ...EVENT_VALUES.map((get) => events.map(get))];
+  const args = ['uuid', ...EVENT_TYPES].map((t, i) => `$${offset + i + 1}::${t}[]`);
+  const cols = ['id', ...EVENT_COLUMNS];
+  return {
+    sql: `INSERT INTO request_events (${cols.join(', ')})
+       SELECT ${cols.map((c) => `e.${c}`).join(', ')}
+         FROM unnest(${args.join(', ')}) WITH ORDINALITY AS e (${cols.join(', ')}, ord)
+        ORDER BY e.ord`,
+    params,
+  };
+}
+
+/**
  * The VALUES tuples of `events` for `INSERT INTO request_events (id, …)`, their parameters numbered
  * from `offset + 1`: one statement can insert them beside other writes.
  */

@@ -3,7 +3,7 @@ import type { FilterNode } from '@entitle/domain';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { ColumnMap } from '../odata/filter-sql';
 import { type PageCursor, queryPage } from '../odata/page';
-import { eventValues, insertEvents } from './events.repository';
+import { eventArrays, insertEvents } from './events.repository';
 import { one, preparedOne, preparedRows, rows } from './query';
 import type { CalloutRow, EventInput, RequestContext, RequestRow } from './rows';
 import { CALLOUT_COLUMNS, msInterval, REQUEST_COLUMNS } from './sql';
@@ -260,14 +260,29 @@ export class RequestsRepository {
     const list = await preparedRows<ContextRow>(
       tx,
       'requests.lockContexts',
-      `${CONTEXT_SELECT}
-      WHERE r.id = ANY($1::uuid[])
-      ORDER BY r.id
-      FOR UPDATE OF r`,
+      `SELECT ${REQUEST_CONTEXT_COLUMNS}
+         FROM assignment_requests r${CONTEXT_JOINS}
+        WHERE r.id = ANY($1::uuid[])
+        ORDER BY r.id
+        FOR UPDATE OF r`,
       [[...new Set(ids)]],
     );
+    if (list.length === 0) return found;
+    // A batch's requests share few policies: each policy and its bindings (extensions with their
+    // endpoint and authentication) is built and parsed once, not once per request.
+    const policies = new Map<string, Record<string, unknown>>();
+    for (const p of await preparedRows<Record<string, unknown> & { id: string }>(
+      tx,
+      'requests.lockContexts.policies',
+      `SELECT p.id, ${POLICY_JSON} FROM assignment_policies p WHERE p.id = ANY($1::uuid[])`,
+      [[...new Set(list.map((r) => r.policyId))]],
+    ))
+      policies.set(p.id, p);
     for (const row of list) {
-      const ctx = contextOf(row);
+      const policy = policies.get(row.policyId);
+      // (The single read's inner join leaves a request out whose policy is gone; so does this.)
+      if (!policy) continue;
+      const ctx = contextOf(row, policy);
       found.set(ctx.request.id, ctx);
     }
     return found;
@@ -315,8 +330,8 @@ export class RequestsRepository {
    */
   async advance(tx: Tx, steps: readonly AdvanceStep[]): Promise<Map<string, number>> {
     const versions = new Map<string, number>();
-    // PostgreSQL takes at most 65,535 parameters a statement: a request with its next instance and
-    // a few events needs under a hundred.
+    // PostgreSQL takes at most 65,535 parameters a statement: the requests and events are a fixed
+    // number of arrays, and each new instance (at most one a request) takes 21.
     for (let i = 0; i < steps.length; i += ADVANCE_CHUNK)
       for (const [id, v] of await this.advanceChunk(tx, steps.slice(i, i + ADVANCE_CHUNK))) versions.set(id, v);
     return versions;
@@ -325,42 +340,46 @@ export class RequestsRepository {
   private async advanceChunk(tx: Tx, steps: readonly AdvanceStep[]): Promise<Map<string, number>> {
     const versions = new Map<string, number>();
     if (steps.length === 0) return versions;
-    const params: unknown[] = [];
-    const tuples = steps.map((st) => {
-      const at = params.length;
-      params.push(st.id, st.expectedVersion, st.next.state, st.next.status, st.next.step, st.next.stepStarted);
-      params.push(st.next.step === 'finished');
-      const $ = (k: number): string => `$${at + k}`;
-      return `(${$(1)}::uuid, ${$(2)}::int, ${$(3)}, ${$(4)}, ${$(5)}, ${$(6)}::boolean, ${$(7)}::boolean)`;
-    });
+    // The requests and their events go in as one array per column (unnest), so the statement's text
+    // is the same for any number of them and is prepared once per connection; VALUES lists cost
+    // PostgreSQL a parameter to parse, type and plan per value (about 60 per request).
+    const params: unknown[] = [
+      steps.map((st) => st.id),
+      steps.map((st) => st.expectedVersion),
+      steps.map((st) => st.next.state),
+      steps.map((st) => st.next.status),
+      steps.map((st) => st.next.step),
+      steps.map((st) => st.next.stepStarted),
+    ];
     const parts = [
-      `v (id, version, state, status, step, step_started, finished) AS (VALUES ${tuples.join(', ')})`,
+      `v (id, version, state, status, step, step_started) AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::boolean[]))`,
       `u AS (UPDATE assignment_requests r SET state = v.state, status = v.status, step = v.step, step_started = v.step_started,
                 version = r.version + 1, wake_at = NULL, modified_at = now(),
-                completed_at = CASE WHEN v.finished THEN COALESCE(r.completed_at, now()) ELSE r.completed_at END
+                completed_at = CASE WHEN v.step = 'finished' THEN COALESCE(r.completed_at, now()) ELSE r.completed_at END
            FROM v WHERE r.id = v.id AND r.version = v.version
          RETURNING r.id, r.version)`,
     ];
+    const events = steps.flatMap((st) => st.events);
+    if (events.length > 0) {
+      const e = eventArrays(events, params.length);
+      params.push(...e.params);
+      parts.push(`ev AS (${e.sql})`);
+    }
+    // New callouts (at most one a request) stay a VALUES list: their count names the statement.
     const callouts = steps.flatMap((st) => st.callouts);
     if (callouts.length > 0) {
       const c = calloutValues(callouts, params.length);
       params.push(...c.params);
       parts.push(`ci AS (${c.sql})`);
     }
-    const events = steps.flatMap((st) => st.events);
-    if (events.length > 0) {
-      const e = eventValues(events, params.length);
-      params.push(...e.params);
-      parts.push(`ev AS (${e.sql})`);
-    }
     // Every part of a WITH runs to completion whether or not the final SELECT reads it.
     const sql = `WITH ${parts.join(',\n')} SELECT id, version FROM u`;
-    // One request (the hot paths) is prepared per shape; a batch is planned once.
     const found =
-      steps.length === 1
+      callouts.length <= 1
         ? await preparedRows<{ id: string; version: number }>(
             tx,
-            `requests.advance.${callouts.length}.${events.length}`,
+            `requests.advance.${events.length > 0 ? 'events' : 'none'}.${callouts.length}`,
             sql,
             params,
           )
@@ -391,31 +410,31 @@ export class RequestsRepository {
     list: ReadonlyArray<{ id: string; request: RequestRow; startAt: Date | null; endAt: Date | null }>,
   ): Promise<void> {
     if (list.length === 0) return;
-    const params: unknown[] = [];
-    const tuples = list.map((a) => {
-      const at = params.length;
-      params.push(
-        a.id,
-        a.request.catalogId,
-        a.request.accessPackageId,
-        a.request.policyId,
-        a.request.targetId,
-        a.startAt,
-        a.endAt,
-        a.request.id,
-      );
-      const $ = (k: number): string => `$${at + k}`;
-      return `(${$(1)}::uuid, ${$(2)}::uuid, ${$(3)}::uuid, ${$(4)}::uuid, ${$(5)}::uuid, ${$(6)}::timestamptz, ${$(7)}::timestamptz, ${$(8)}::uuid)`;
-    });
-    const sql = `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
+    // One array per column (unnest): one prepared statement for any number of assignments.
+    const params = [
+      list.map((a) => a.id),
+      list.map((a) => a.request.catalogId),
+      list.map((a) => a.request.accessPackageId),
+      list.map((a) => a.request.policyId),
+      list.map((a) => a.request.targetId),
+      list.map((a) => a.startAt),
+      list.map((a) => a.endAt),
+      list.map((a) => a.request.id),
+    ];
+    await preparedRows(
+      tx,
+      'assignments.deliver',
+      `INSERT INTO assignments (id, catalog_id, access_package_id, policy_id, target_id, state, status, start_at, end_at, created_by_request_id,
          fourteen_day_at, one_day_at, fourteen_day_fired_at, one_day_fired_at, expire_fired_at)
        SELECT v.id, v.catalog_id, v.access_package_id, v.policy_id, v.target_id, 'delivered', 'Delivered', v.start_at, v.end_at, v.request_id,
               m.fourteen, m.one, CASE WHEN m.fourteen <= now() THEN now() END, CASE WHEN m.one <= now() THEN now() END, NULL
-         FROM (VALUES ${tuples.join(', ')}) v (id, catalog_id, access_package_id, policy_id, target_id, start_at, end_at, request_id)
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::timestamptz[], $8::uuid[])
+              WITH ORDINALITY AS v (id, catalog_id, access_package_id, policy_id, target_id, start_at, end_at, request_id, ord)
          CROSS JOIN LATERAL (SELECT v.end_at - interval '14 days' AS fourteen, v.end_at - interval '1 day' AS one) m
-       ON CONFLICT (id) DO NOTHING`;
-    if (list.length === 1) await preparedRows(tx, 'assignments.deliver', sql, params);
-    else await rows(tx, sql, params);
+        ORDER BY v.ord
+       ON CONFLICT (id) DO NOTHING`,
+      params,
+    );
   }
 
   /** Ends an assignment (removal or expiry). Running it twice is harmless. */
@@ -535,7 +554,7 @@ function calloutValues(list: readonly NewCallout[], offset = 0): { sql: string; 
 }
 
 /** Requests per `advance` statement. */
-const ADVANCE_CHUNK = 200;
+const ADVANCE_CHUNK = 1000;
 
 /** One request's planned step for `advance`: its guarded update, new callout instances and history. */
 export interface AdvanceStep {
@@ -546,17 +565,9 @@ export interface AdvanceStep {
   events: readonly EventInput[];
 }
 
-/** What lockContext reads: the request's columns and, as JSON, everything it refers to. */
-const CONTEXT_SELECT = `SELECT ${REQUEST_COLUMNS},
-         json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
-         json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
-         json_build_object('id', p.id, 'displayName', p.display_name, 'requestApprovalSettings', p.request_approval_settings,
+/** The policy and its stage bindings (extensions and their policies), as JSON, for policy `p`. */
+const POLICY_JSON = `json_build_object('id', p.id, 'displayName', p.display_name, 'requestApprovalSettings', p.request_approval_settings,
                            'expiration', p.expiration) AS "policyJson",
-         json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS "targetJson",
-         CASE WHEN q.id IS NULL THEN NULL ELSE
-           json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS "requestorJson",
-         CASE WHEN a.id IS NULL THEN NULL ELSE
-           json_build_object('id', a.id, 'state', a.state, 'status', a.status, 'startAt', a.start_at, 'endAt', a.end_at) END AS "assignmentJson",
          COALESCE((SELECT json_agg(json_build_object('stage', s.stage, 'extensionId', x.id, 'extensionType', x.extension_type,
                      'displayName', x.display_name, 'endpoint', x.endpoint, 'authentication', x.authentication,
                      'timeoutMs', x.timeout_ms, 'maximumRetries', x.maximum_retries,
@@ -566,20 +577,46 @@ const CONTEXT_SELECT = `SELECT ${REQUEST_COLUMNS},
                      'capabilityUrlEnabled', x.capability_url_enabled,
                      'onCallbackTimeout', s.on_callback_timeout, 'onCalloutFailure', s.on_callout_failure))
                    FROM policy_stage_settings s JOIN custom_extensions x ON x.id = s.custom_extension_id
-                  WHERE s.policy_id = r.policy_id), '[]'::json) AS "bindingsJson"
-       FROM assignment_requests r
+                  WHERE s.policy_id = p.id), '[]'::json) AS "bindingsJson"`;
+
+/** The request's columns and, as JSON, what it refers to apart from its policy. */
+const REQUEST_CONTEXT_COLUMNS = `${REQUEST_COLUMNS},
+         json_build_object('id', c.id, 'displayName', c.display_name, 'description', c.description) AS "catalogJson",
+         json_build_object('id', ap.id, 'displayName', ap.display_name, 'description', ap.description) AS "packageJson",
+         json_build_object('id', t.id, 'displayName', t.display_name, 'userPrincipalName', t.user_principal_name, 'mail', t.mail) AS "targetJson",
+         CASE WHEN q.id IS NULL THEN NULL ELSE
+           json_build_object('id', q.id, 'displayName', q.display_name, 'userPrincipalName', q.user_principal_name, 'mail', q.mail) END AS "requestorJson",
+         CASE WHEN a.id IS NULL THEN NULL ELSE
+           json_build_object('id', a.id, 'state', a.state, 'status', a.status, 'startAt', a.start_at, 'endAt', a.end_at) END AS "assignmentJson"`;
+
+const CONTEXT_JOINS = `
        JOIN catalogs c ON c.id = r.catalog_id
        JOIN access_packages ap ON ap.id = r.access_package_id
-       JOIN assignment_policies p ON p.id = r.policy_id
        JOIN principals t ON t.id = r.target_id
        LEFT JOIN principals q ON q.id = r.requestor_id
        LEFT JOIN assignments a ON a.id = r.assignment_id`;
 
+/** What lockContext reads: the request's columns and, as JSON, everything it refers to. */
+const CONTEXT_SELECT = `SELECT ${REQUEST_CONTEXT_COLUMNS},
+         ${POLICY_JSON}
+       FROM assignment_requests r
+       JOIN assignment_policies p ON p.id = r.policy_id${CONTEXT_JOINS}`;
+
 type ContextRow = Record<string, unknown> & RequestRow;
 
-function contextOf(row: ContextRow): RequestContext {
-  const { catalogJson, packageJson, policyJson, targetJson, requestorJson, assignmentJson, bindingsJson, ...request } =
-    row;
+/** `policy` holds policyJson and bindingsJson when they were read apart from the row (lockContexts). */
+function contextOf(row: ContextRow, policy: Record<string, unknown> = row): RequestContext {
+  const {
+    catalogJson,
+    packageJson,
+    policyJson: _p,
+    targetJson,
+    requestorJson,
+    assignmentJson,
+    bindingsJson: _b,
+    ...request
+  } = row;
+  const { policyJson, bindingsJson } = policy;
   const assignment = assignmentJson as RequestContext['assignment'] | null;
   return {
     request: request as unknown as RequestRow,
