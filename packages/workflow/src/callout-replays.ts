@@ -253,8 +253,11 @@ export class CalloutReplays {
     return this.uow.run('takeReplayItems', async (tx, after) => {
       const items = await this.replays.claimItems(tx, limit);
       const touched = new Set<string>();
+      // One read per replay in the batch, not per item (the items of a batch mostly share one).
+      const replays = new Map<string, Awaited<ReturnType<ReplaysRepository['header']>>>();
       for (const item of items) {
-        const replay = await this.replays.find(item.replayId, tx);
+        if (!replays.has(item.replayId)) replays.set(item.replayId, await this.replays.header(item.replayId, tx));
+        const replay = replays.get(item.replayId);
         if (!replay) continue;
         await this.replays.markItemStarted(tx, item.replayId, item.calloutInstanceId);
         const accepted = await this.accept(tx, after, item.calloutInstanceId, item.requestId, {

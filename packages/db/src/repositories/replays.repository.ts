@@ -230,6 +230,23 @@ export class ReplaysRepository {
     return one<ReplayRow>(tx, `SELECT ${REPLAY_COLUMNS} FROM callout_replays p ${COUNTS_JOIN} WHERE p.id = $1`, [id]);
   }
 
+  /**
+   * Who made a replay and why, without its counts: what each item taken records. The counts read
+   * every item of the replay, so reading them per item taken made a batch cost its size times the
+   * replay's (quadratic in the replay's size).
+   */
+  async header(
+    id: string,
+    tx: Tx = this.ds,
+  ): Promise<{ id: string; reason: string; createdById: string; createdByDisplayName: string | null } | undefined> {
+    return one(
+      tx,
+      `SELECT id, reason, created_by_id AS "createdById", created_by_display_name AS "createdByDisplayName"
+         FROM callout_replays WHERE id = $1`,
+      [id],
+    );
+  }
+
   async lock(tx: Tx, id: string): Promise<{ id: string; state: ReplayState; expired: boolean } | undefined> {
     return one(tx, `SELECT id, state, expires_at <= now() AS expired FROM callout_replays WHERE id = $1 FOR UPDATE`, [
       id,
